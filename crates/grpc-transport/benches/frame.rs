@@ -1,0 +1,2 @@
+//! Placeholder until the frame benchmarks land.
+fn main() {}

@@ -1,0 +1,2 @@
+//! Placeholder until the hpack benchmarks land.
+fn main() {}
