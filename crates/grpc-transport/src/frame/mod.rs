@@ -185,6 +185,7 @@ impl Frame {
     }
 
     /// Decodes the types for which [`is_fixed_layout`] holds.
+    #[inline]
     fn decode_fixed(head: &FrameHeader, payload: &[u8]) -> Result<Frame, FrameError> {
         match head.kind {
             FrameType::PRIORITY => Priority::decode(head, payload).map(Frame::Priority),
@@ -200,6 +201,7 @@ impl Frame {
     }
 
     /// Decodes the types whose frames keep a slice of the payload.
+    #[inline]
     fn decode_shared(head: &FrameHeader, payload: Bytes) -> Result<Frame, FrameError> {
         match head.kind {
             FrameType::DATA => Data::decode(head, payload).map(Frame::Data),
