@@ -57,6 +57,10 @@ fn round_trip(frame: &Frame) {
     frame.encode(&mut encoded);
     assert_eq!(encoded.len(), frame.encoded_len());
     let reparsed = parse_frame(&mut encoded, MAX_FRAME_SIZE_LIMIT);
-    assert_eq!(reparsed, Ok(Some(frame.clone())), "re-encoded frame must parse back");
+    assert_eq!(
+        reparsed,
+        Ok(Some(frame.clone())),
+        "re-encoded frame must parse back"
+    );
     assert!(encoded.is_empty(), "exactly one frame encoded");
 }
