@@ -226,6 +226,7 @@ struct BlockState {
 impl BlockState {
     /// Called on the first field representation and at the end of the block: closes the
     /// window for size updates and checks that a required one came.
+    #[inline]
     fn end_of_updates(&mut self) -> Result<(), DecoderError> {
         self.at_start = false;
         if let Some(required) = self.required_update.take() {
@@ -242,6 +243,7 @@ impl BlockState {
     }
 
     /// Whether a field of (at most) `size` octets can still be delivered under `limit`.
+    #[inline]
     fn fits(&self, size: usize, limit: usize) -> bool {
         !self.over_limit && self.list_size.saturating_add(size) <= limit
     }
@@ -267,6 +269,7 @@ enum Name {
 }
 
 impl Name {
+    #[inline]
     fn max_len(&self) -> usize {
         match self {
             Name::Indexed(name) => name.len(),
@@ -274,6 +277,7 @@ impl Name {
         }
     }
 
+    #[inline]
     fn exact_len(&self, block: &[u8]) -> Result<usize, DecoderError> {
         match self {
             Name::Indexed(name) => Ok(name.len()),
@@ -541,20 +545,32 @@ impl Decoder {
             self.table.evict_all(|_, _| {});
             return Ok(None);
         }
+        // Raw strings are copied straight from the block; Huffman strings are decoded into
+        // the scratch buffer first.
         self.scratch.clear();
         let name_range = match name {
-            Name::Indexed(_) => None,
-            Name::Literal(raw) => Some(append_string(&mut self.scratch, block, raw)?),
+            Name::Literal(raw) if raw.huffman => {
+                Some(append_huffman(&mut self.scratch, block, raw)?)
+            }
+            _ => None,
         };
-        let value_range = append_string(&mut self.scratch, block, value)?;
+        let value_range = if value.huffman {
+            Some(append_huffman(&mut self.scratch, block, value)?)
+        } else {
+            None
+        };
+        // The ranges were just returned by `append_huffman` for this buffer, and `octets`
+        // ranges were checked against the block by `string::read`: the fallbacks are never
+        // taken.
         let name_octets: &[u8] = match (name, name_range) {
             (Name::Indexed(name), _) => name,
-            // The range was just returned by `append_string` for this buffer: cannot fail.
             (Name::Literal(_), Some(range)) => self.scratch.get(range).unwrap_or_default(),
-            (Name::Literal(_), None) => &[],
+            (Name::Literal(raw), None) => raw.octets(block),
         };
-        // Same: cannot fail.
-        let value_octets = self.scratch.get(value_range).unwrap_or_default();
+        let value_octets = match value_range {
+            Some(range) => self.scratch.get(range).unwrap_or_default(),
+            None => value.octets(block),
+        };
         Ok(self
             .table
             .insert(name_octets, value_octets, (), |_, _| {})
@@ -580,6 +596,7 @@ impl Decoder {
     }
 
     /// The dynamic table entry for HPACK index `index` (> 61).
+    #[inline]
     fn dynamic_entry(&self, index: usize) -> Result<&table::Entry<()>, DecoderError> {
         index
             .checked_sub(static_table::LEN)
@@ -609,23 +626,19 @@ impl Decoder {
 }
 
 /// The static table entry for HPACK index `index`, if it is in 1..=61.
+#[inline]
 fn static_index(index: usize) -> Option<(&'static str, &'static str)> {
     static_table::get(index)
 }
 
-/// Appends a literal string's decoded octets to `dst`; returns where they are.
-fn append_string(
+/// Appends a Huffman string's decoded octets to `dst`; returns where they are.
+fn append_huffman(
     dst: &mut BytesMut,
     block: &[u8],
     raw: &RawString,
 ) -> Result<std::ops::Range<usize>, DecoderError> {
     let start = dst.len();
-    let octets = raw.octets(block);
-    if raw.huffman {
-        huffman::decode(octets, dst)?;
-    } else {
-        dst.extend_from_slice(octets);
-    }
+    huffman::decode(raw.octets(block), dst)?;
     Ok(start..dst.len())
 }
 

@@ -62,6 +62,7 @@ impl std::error::Error for HuffmanError {}
 
 /// The most octets `encoded_len` Huffman-coded bytes can decode to: every code is at least 5
 /// bits long, so `floor(8 * encoded_len / 5)` (saturating instead of overflowing).
+#[inline]
 pub fn max_decoded_len(encoded_len: usize) -> usize {
     (encoded_len / 5)
         .saturating_mul(8)
@@ -157,8 +158,9 @@ fn decode_into(src: &[u8], out: &mut [u8]) -> (usize, Result<(), HuffmanError>) 
     let mut seen = 0u32;
     let mut written = 0usize;
     for &byte in src {
-        // `state` is masked to 8 bits, so the index is below 65,536: cannot fail.
-        let entry = DECODE_TABLE[(state << 8) | usize::from(byte)];
+        // `state` is below 256, so the index is below 65,536: cannot fail.
+        let index = (state << 8) | usize::from(byte);
+        let entry = DECODE_TABLE[index];
         let symbols = ((entry >> SYMBOLS_SHIFT) as u16).to_le_bytes();
         // Invariant: `written` counts symbols decoded so far, at most
         // max_decoded_len(bytes consumed so far), and `out` has two octets more than
@@ -168,7 +170,7 @@ fn decode_into(src: &[u8], out: &mut [u8]) -> (usize, Result<(), HuffmanError>) 
         }
         written += ((entry >> EMITTED_SHIFT) & 3) as usize;
         seen |= entry;
-        state = (entry & STATE_MASK) as usize;
+        state = usize::from(NEXT_STATE[index]);
     }
     (written, finish(state, seen))
 }
@@ -268,6 +270,17 @@ const PADDING: [u8; 256] = {
         depth += 1;
     }
     padding
+};
+
+/// Just the next-state byte of each DECODE_TABLE entry.
+static NEXT_STATE: [u8; 65536] = {
+    let mut next = [0u8; 65536];
+    let mut index = 0;
+    while index < 65536 {
+        next[index] = (DECODE_TABLE[index] & STATE_MASK) as u8;
+        index += 1;
+    }
+    next
 };
 
 /// The state machine: entry `state * 256 + byte`, layout described above.

@@ -32,6 +32,7 @@ pub enum IntegerError {
 }
 
 /// The all-ones prefix value for a prefix of `prefix_bits` bits, clamped to 1..=8.
+#[inline]
 fn prefix_mask(prefix_bits: u8) -> u8 {
     // 0xff >> (8 - n) for n in 1..=8.
     0xff >> (8 - prefix_bits.clamp(1, 8))
@@ -40,6 +41,7 @@ fn prefix_mask(prefix_bits: u8) -> u8 {
 /// Appends `value` with an `prefix_bits`-bit prefix. The bits of `flags` above the prefix are
 /// written into the first octet (they select the representation, e.g. `0x80` for an indexed
 /// field). `prefix_bits` outside 1..=8 is clamped.
+#[inline]
 pub fn encode(value: usize, prefix_bits: u8, flags: u8, dst: &mut BytesMut) {
     let mask = prefix_mask(prefix_bits);
     let flags = flags & !mask;
@@ -61,6 +63,7 @@ pub fn encode(value: usize, prefix_bits: u8, flags: u8, dst: &mut BytesMut) {
 /// Decodes an integer with a `prefix_bits`-bit prefix from the start of `src` (the first
 /// octet's bits above the prefix are ignored). Returns the value and the number of octets it
 /// took. `prefix_bits` outside 1..=8 is clamped.
+#[inline]
 pub fn decode(src: &[u8], prefix_bits: u8) -> Result<(usize, usize), IntegerError> {
     let mask = prefix_mask(prefix_bits);
     let Some((&first, rest)) = src.split_first() else {

@@ -73,6 +73,7 @@ pub(crate) const STATIC_TABLE: [(&str, &str); 61] = [
 pub(crate) const LEN: usize = STATIC_TABLE.len();
 
 /// The entry at 1-based `index`, or `None` if `index` is 0 or above 61.
+#[inline]
 pub(crate) fn get(index: usize) -> Option<(&'static str, &'static str)> {
     STATIC_TABLE.get(index.checked_sub(1)?).copied()
 }

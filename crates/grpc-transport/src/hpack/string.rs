@@ -32,6 +32,7 @@ pub(crate) struct RawString {
 
 impl RawString {
     /// The most octets this string can decode to.
+    #[inline]
     pub(crate) fn max_decoded_len(&self) -> usize {
         if self.huffman {
             huffman::max_decoded_len(self.range.len())
@@ -42,6 +43,7 @@ impl RawString {
 
     /// The exact decoded length. For a Huffman string this runs the decoder without output,
     /// which also validates it.
+    #[inline]
     pub(crate) fn exact_decoded_len(&self, block: &[u8]) -> Result<usize, DecoderError> {
         if self.huffman {
             Ok(huffman::decoded_len(self.octets(block))?)
@@ -51,6 +53,7 @@ impl RawString {
     }
 
     /// The string's octets as they are on the wire (possibly Huffman-coded).
+    #[inline]
     pub(crate) fn octets<'b>(&self, block: &'b [u8]) -> &'b [u8] {
         // `read` checked that the range lies inside the block, and the decoder only calls this
         // with the block the string was read from, so the fallback is never taken.
@@ -59,6 +62,7 @@ impl RawString {
 }
 
 /// Reads the string literal starting at `*pos` in `block` and advances `*pos` past it.
+#[inline]
 pub(crate) fn read(block: &[u8], pos: &mut usize) -> Result<RawString, DecoderError> {
     let rest = block.get(*pos..).unwrap_or_default();
     let Some(&first) = rest.first() else {

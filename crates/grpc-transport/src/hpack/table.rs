@@ -27,10 +27,19 @@ use super::static_table;
 /// The per-entry overhead counted in an entry's size (§4.1).
 pub(crate) const ENTRY_OVERHEAD: usize = 32;
 
-/// Size of a fresh storage chunk for entry strings.
-const STORAGE_CHUNK: usize = 4096;
+/// Size of the first storage chunk for entry strings; later chunks double up to
+/// [`STORAGE_CHUNK_MAX`]. Starting small keeps idle connections cheap (and keeps the first
+/// allocations in the allocator's small-object fast path).
+const STORAGE_CHUNK_MIN: usize = 512;
+
+/// Largest storage chunk (larger entries get a chunk of their own size).
+const STORAGE_CHUNK_MAX: usize = 4096;
+
+/// Entries the table makes room for on its first insertion (64 octets each in the decoder).
+const INITIAL_ENTRIES: usize = 16;
 
 /// The size §4.1 gives an entry with these name and value lengths.
+#[inline]
 pub(crate) fn entry_size(name_len: usize, value_len: usize) -> usize {
     name_len
         .saturating_add(value_len)
@@ -48,6 +57,7 @@ pub(crate) struct Entry<M> {
 
 impl<M> Entry<M> {
     /// The entry's size (§4.1).
+    #[inline]
     pub(crate) fn size(&self) -> usize {
         entry_size(self.name.len(), self.value.len())
     }
@@ -66,6 +76,8 @@ pub(crate) struct DynamicTable<M = ()> {
     inserted: u64,
     /// Arena for the strings of stored entries.
     storage: BytesMut,
+    /// Size of the next storage chunk.
+    next_chunk: usize,
 }
 
 impl<M> DynamicTable<M> {
@@ -77,6 +89,7 @@ impl<M> DynamicTable<M> {
             max_size,
             inserted: 0,
             storage: BytesMut::new(),
+            next_chunk: STORAGE_CHUNK_MIN,
         }
     }
 
@@ -96,6 +109,7 @@ impl<M> DynamicTable<M> {
     }
 
     /// The entry at 1-based `index` counted from the newest (HPACK index minus 61), or `None`.
+    #[inline]
     pub(crate) fn get(&self, index: usize) -> Option<&Entry<M>> {
         let position = self.entries.len().checked_sub(index)?;
         if index == 0 {
@@ -110,6 +124,7 @@ impl<M> DynamicTable<M> {
     }
 
     /// Absolute number of the oldest entry still in the table.
+    #[inline]
     fn first_absolute(&self) -> u64 {
         self.inserted - self.entries.len() as u64
     }
@@ -120,6 +135,7 @@ impl<M> DynamicTable<M> {
     }
 
     /// The entry with absolute number `absolute`, if it is still in the table.
+    #[inline]
     pub(crate) fn get_absolute(&self, absolute: u64) -> Option<&Entry<M>> {
         let position = absolute.checked_sub(self.first_absolute())?;
         self.entries.get(usize::try_from(position).ok()?)
@@ -127,6 +143,7 @@ impl<M> DynamicTable<M> {
 
     /// The 1-based index (from the newest) of the entry with absolute number `absolute`, if it
     /// is still in the table.
+    #[inline]
     pub(crate) fn index_of_absolute(&self, absolute: u64) -> Option<usize> {
         if absolute < self.first_absolute() || absolute >= self.inserted {
             return None;
@@ -161,6 +178,9 @@ impl<M> DynamicTable<M> {
             None => self.store(name),
         };
         let value = self.store(value);
+        if self.entries.capacity() == 0 {
+            self.entries.reserve(INITIAL_ENTRIES);
+        }
         self.entries.push_back(Entry { name, value, meta });
         self.size += size;
         self.inserted += 1;
@@ -195,7 +215,8 @@ impl<M> DynamicTable<M> {
         // `storage` is always empty here (every use splits all of it off), so reserving makes
         // room at the start of a chunk, reusing the old chunk if every entry in it is gone.
         if self.storage.capacity() < bytes.len() {
-            self.storage.reserve(bytes.len().max(STORAGE_CHUNK));
+            self.storage.reserve(bytes.len().max(self.next_chunk));
+            self.next_chunk = (self.next_chunk * 2).min(STORAGE_CHUNK_MAX);
         }
         self.storage.extend_from_slice(bytes);
         self.storage.split().freeze()
