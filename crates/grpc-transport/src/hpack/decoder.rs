@@ -349,6 +349,14 @@ impl Decoder {
         self.table.max_size()
     }
 
+    /// Octets of capacity held by the decoder's string buffers (the Huffman arena and the
+    /// scratch buffer for table insertions), not counting the dynamic table and chunks already
+    /// handed out in delivered fields. For memory accounting and tests: it stays bounded by
+    /// what was delivered or stored, whatever the peer sends.
+    pub fn buffered_capacity(&self) -> usize {
+        self.arena.capacity() + self.scratch.capacity()
+    }
+
     /// Decodes one complete header block (the HEADERS or PUSH_PROMISE fragment plus all its
     /// CONTINUATION fragments, concatenated), calling `on_field` for each field in order.
     ///

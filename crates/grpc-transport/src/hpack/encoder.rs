@@ -15,9 +15,12 @@
 //!    table (a hash lookup).
 //! 3. **Churning names → literal without indexing (§6.2.2)**, name from a table when
 //!    possible. Values of these fields differ on (almost) every message, so an entry would
-//!    only evict useful ones: `grpc-timeout` (remaining deadline), `content-length`, `date`,
+//!    only evict useful ones: `grpc-timeout` (remaining deadline), `content-length`,
 //!    `grpc-message` (free-form error text), `grpc-status-details-bin` (large, per-error),
-//!    `grpc-trace-bin`, `traceparent`, `x-request-id` (per-request identifiers).
+//!    `grpc-trace-bin`, `traceparent`, `x-request-id` (per-request identifiers). `date` is
+//!    deliberately *not* on the list: it repeats for every response within the same second,
+//!    and on the hpack-test-case web traffic indexing it compresses to 30.8% of the raw size
+//!    against 35.2% without.
 //! 4. **Too large → literal without indexing.** Entries bigger than 3/4 of the table would
 //!    flush most of it for one field.
 //! 5. **Otherwise literal with incremental indexing (§6.2.1)**, name from a table when
@@ -373,7 +376,6 @@ fn is_churning(name: &[u8]) -> bool {
         name,
         b"grpc-timeout"
             | b"content-length"
-            | b"date"
             | b"grpc-message"
             | b"grpc-status-details-bin"
             | b"grpc-trace-bin"
@@ -446,11 +448,9 @@ mod tests {
         let mut encoder = Encoder::new();
         let bytes = encode(&mut encoder, &[HeaderField::new("grpc-timeout", "1S")]);
         assert_eq!(bytes[0], 0x00);
-        let bytes = encode(
-            &mut encoder,
-            &[HeaderField::new("date", "Mon, 21 Oct 2013")],
-        );
-        assert_eq!(bytes[0], 0x0f); // without indexing, name index 33 = 15 + 18
+        let bytes = encode(&mut encoder, &[HeaderField::new("content-length", "1234")]);
+        assert_eq!(bytes[0], 0x0f); // without indexing, name index 28 = 15 + 13
+        assert_eq!(bytes[1], 0x0d);
         assert_eq!(encoder.dynamic_table().count(), 0);
     }
 
