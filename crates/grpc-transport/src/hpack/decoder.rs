@@ -1,31 +1,7 @@
 //! Header block decoding (RFC 7541 §3, §6), with the header list size limit enforced while
-//! decoding (RFC 9113 §6.5.2, §10.5.1).
+//! decoding (RFC 9113 §6.5.2).
 //!
-//! # What a hostile block cannot do
-//!
-//! - Make us allocate before we know the data is there: a string's length is checked against
-//!   the rest of the block before anything happens to it, and integers give up after
-//!   6 octets or above `u32::MAX` ([`integer`](super::integer)).
-//! - Make us buffer more than the header list limit: before a literal is decoded its size is
-//!   bounded from above (a Huffman string of `n` octets decodes to at most `8n/5`); if that
-//!   bound does not fit in what is left of the limit, the exact size is computed by running the
-//!   Huffman state machine without output. Fields are delivered only while the running total of
-//!   `name + value + 32` stays within the limit. Referencing a 4 KiB table entry a thousand
-//!   times (the "HPACK bomb") therefore delivers fields up to the limit and then nothing more.
-//! - Desynchronise the dynamic table: once the limit is exceeded we keep decoding the block —
-//!   table insertions and size updates still happen, strings that go into the table are decoded
-//!   (their size is bounded by the table size), strings that go nowhere are only validated —
-//!   and report [`DecoderError::HeaderListTooLarge`] at the end. That error is not a connection
-//!   error: the connection (and its compression context) stays usable.
-//! - Pin memory through the table: stored entries are copied into the table's own storage (see
-//!   [`table`](super::table)).
-//!
-//! # Allocation
-//!
-//! Raw (non-Huffman) literal strings are delivered as slices of the block (`Bytes::slice`, no
-//! copy). Huffman strings are decoded into an arena (`BytesMut`) that grows by 4 KiB chunks and
-//! is split off per string, so steady-state decoding does not allocate per string. Fields from
-//! the tables are `Bytes` clones (a reference count, or nothing for static-table strings).
+//! The details are documented on [`Decoder`].
 
 use std::fmt;
 
@@ -187,6 +163,40 @@ impl From<HuffmanError> for DecoderError {
 }
 
 /// An HPACK decoder: one per connection, fed every header block the peer sends, in order.
+///
+/// The header list size limit (RFC 9113 §6.5.2) is enforced while decoding, and a block that
+/// exceeds it is still processed to the end so the compression context survives (RFC 9113
+/// §10.5.1).
+///
+/// # What a hostile block cannot do
+///
+/// - Make us allocate before we know the data is there: a string's length is checked against
+///   the rest of the block before anything happens to it, and integers give up after
+///   6 continuation octets or above `u32::MAX` ([`integer`](super::integer)).
+/// - Make us buffer more than the header list limit: before a literal is decoded its size is
+///   bounded from above (a Huffman string of `n` octets decodes to at most `8n/5`); if that
+///   bound does not fit in what is left of the limit, the exact size is computed by running the
+///   Huffman state machine without output. Fields are delivered only while the running total of
+///   `name + value + 32` stays within the limit. Referencing a 4 KiB table entry a thousand
+///   times (the "HPACK bomb") therefore delivers fields up to the limit and then nothing more.
+/// - Desynchronise the dynamic table: once the limit is exceeded we keep decoding the block —
+///   table insertions and size updates still happen, strings that go into the table are decoded
+///   (their size is bounded by the table size), strings that go nowhere are only validated —
+///   and report [`DecoderError::HeaderListTooLarge`] at the end. That error is not a connection
+///   error: the connection (and its compression context) stays usable.
+/// - Pin memory through the table: stored entries are copied into storage owned by the table,
+///   never kept as slices of the block they came in. A slice would keep the whole block (up to
+///   the header list limit) alive as long as a small entry stays in the table. The storage is
+///   filled and released in insertion order, so the table pins about its own size.
+///
+/// # Allocation
+///
+/// Raw (non-Huffman) literal strings are delivered as slices of the block (`Bytes::slice`, no
+/// copy), except those added to the dynamic table, which are delivered as the table's copy (see
+/// above). Huffman strings are decoded into an arena (`BytesMut`) that grows by 4 KiB chunks and
+/// is split off per string, so steady-state decoding does not allocate per string. Fields from
+/// the tables are `Bytes` clones (a reference count, or nothing for static-table strings and
+/// for dynamic entries whose name is a static-table name).
 #[derive(Debug)]
 pub struct Decoder {
     table: DynamicTable,

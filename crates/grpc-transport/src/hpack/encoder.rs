@@ -1,49 +1,6 @@
 //! Header block encoding (RFC 7541 §3, §6) and the indexing policy.
 //!
-//! # Indexing policy
-//!
-//! For each field, in this order:
-//!
-//! 1. **Sensitive → literal never indexed (§6.2.3).** Fields marked
-//!    [`HeaderField::sensitive`], plus, automatically, `authorization`,
-//!    `proxy-authorization`, and `cookie` values shorter than 20 octets (§7.1.3: short cookie
-//!    values are guessable, so keeping them out of the table defeats probing of the compression
-//!    context). The name may still come from a table. Sensitive fields are never sent as an
-//!    index even when the table holds the same field, so the receiver always sees the
-//!    never-indexed flag.
-//! 2. **Exact match → indexed (§6.1).** The static table first (a `match`), then the dynamic
-//!    table (a hash lookup).
-//! 3. **Churning names → literal without indexing (§6.2.2)**, name from a table when
-//!    possible. Values of these fields differ on (almost) every message, so an entry would
-//!    only evict useful ones: `grpc-timeout` (remaining deadline), `content-length`,
-//!    `grpc-message` (free-form error text), `grpc-status-details-bin` (large, per-error),
-//!    `grpc-trace-bin`, `traceparent`, `x-request-id` (per-request identifiers). `date` is
-//!    deliberately *not* on the list: it repeats for every response within the same second,
-//!    and on the hpack-test-case web traffic indexing it compresses to 30.8% of the raw size
-//!    against 35.2% without.
-//! 4. **Too large → literal without indexing.** Entries bigger than 3/4 of the table would
-//!    flush most of it for one field.
-//! 5. **Otherwise literal with incremental indexing (§6.2.1)**, name from a table when
-//!    possible (static preferred: its indices are smaller).
-//!
-//! String literals are Huffman-coded only when that is strictly shorter (§5.2).
-//!
-//! # Lookups
-//!
-//! The dynamic table is never scanned. Each entry's name and name+value are hashed once with a
-//! randomly keyed SipHash (`RandomState`), and two maps point from those 64-bit hashes to the
-//! entry's absolute number (see [`table`](super::table)); a hit is confirmed by comparing the
-//! octets, so a hash collision can only cost compression, never correctness. On eviction a map
-//! entry is removed only if it still points at the evicted entry (a newer duplicate may have
-//! taken the slot).
-//!
-//! # Table size (§4.2, §6.3)
-//!
-//! The table's maximum size is `min(peer's SETTINGS_HEADER_TABLE_SIZE, own cap)`, the cap
-//! defaulting to 4096. Changes between blocks are signalled at the start of the next block:
-//! if the size went below the current maximum at any point, the smallest value is signalled
-//! first (so the peer's table shrinks as far as ours did), then the final value if different:
-//! "lowered then raised" produces two updates.
+//! The details are documented on [`Encoder`].
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
@@ -92,6 +49,58 @@ impl Hasher for PassThrough {
 type HashToAbsolute = HashMap<u64, u64, BuildHasherDefault<PassThrough>>;
 
 /// An HPACK encoder: one per connection, used for every header block we send, in order.
+///
+/// # Indexing policy
+///
+/// For each field, in this order:
+///
+/// 1. **Sensitive → literal never indexed (§6.2.3).** Fields marked
+///    [`HeaderField::sensitive`], plus, automatically, `authorization`,
+///    `proxy-authorization`, and `cookie` values shorter than 20 octets (§7.1.3: short cookie
+///    values are guessable, so keeping them out of the table defeats probing of the compression
+///    context). The name may still come from a table. Sensitive fields are never sent as an
+///    index even when the table holds the same field, so the receiver always sees the
+///    never-indexed flag.
+/// 2. **Exact match → indexed (§6.1).** The static table first (a `match`), then the dynamic
+///    table (a hash lookup).
+/// 3. **Churning names → literal without indexing (§6.2.2)**, name from a table when
+///    possible. Values of these fields differ on (almost) every message, so an entry would
+///    only evict useful ones: `grpc-timeout` (remaining deadline), `content-length`,
+///    `grpc-message` (free-form error text), `grpc-status-details-bin` (large, per-error),
+///    `grpc-trace-bin`, `traceparent`, `x-request-id` (per-request identifiers). `date` is
+///    deliberately *not* on the list: it repeats for every response within the same second,
+///    and on the hpack-test-case web traffic indexing it compresses to 30.8% of the raw size
+///    against 35.2% without.
+/// 4. **Too large → literal without indexing.** Entries bigger than 3/4 of the table would
+///    flush most of it for one field.
+/// 5. **Otherwise literal with incremental indexing (§6.2.1)**, name from a table when
+///    possible (static preferred: its indices are smaller).
+///
+/// String literals are Huffman-coded only when that is strictly shorter (§5.2).
+///
+/// # Lookups
+///
+/// The dynamic table is never scanned. Each entry's name and name+value are hashed once with a
+/// randomly keyed SipHash (`RandomState`), and two maps point from those 64-bit hashes to the
+/// entry's absolute number (its insertion count, which never changes while it lives; HPACK
+/// index = 62 + newest absolute number − absolute number). A hit is confirmed by comparing the
+/// octets, so a hash collision can only cost compression, never correctness. On eviction a map
+/// entry is removed only if it still points at the evicted entry (a newer duplicate may have
+/// taken the slot), so eviction is O(1) and nothing is renumbered.
+///
+/// # Table size (§4.2, §6.3)
+///
+/// The table's maximum size is `min(peer's SETTINGS_HEADER_TABLE_SIZE, own cap)`, the cap
+/// defaulting to 4096. Changes between blocks are signalled at the start of the next block:
+/// if the size went below the current maximum at any point, the smallest value is signalled
+/// first (so the peer's table shrinks as far as ours did), then the final value if different:
+/// "lowered then raised" produces two updates. When the peer lowers its setting we send an
+/// update even if our size does not change (our cap was already below it): RFC 7541 is
+/// ambiguous on whether that is required, and one octet is cheaper than a COMPRESSION_ERROR
+/// from a strict decoder.
+///
+/// The encoder does not validate field names or values (lowercase names, no pseudo-headers
+/// after regular ones, ...): that is the HTTP/2 layer's job (RFC 9113 §8.2).
 #[derive(Debug)]
 pub struct Encoder {
     table: DynamicTable<EntryHashes>,
