@@ -82,6 +82,7 @@ pub fn max_decoded_len(encoded_len: usize) -> usize {
 pub fn encoded_len(src: &[u8]) -> usize {
     let bits: u64 = src
         .iter()
+        // A u8 index into a 256-entry table: cannot fail.
         .map(|&byte| u64::from(CODE_LENGTHS[usize::from(byte)]))
         .sum();
     // A slice holds at most isize::MAX bytes and each expands to at most 30 bits / 8 < 4
@@ -97,6 +98,7 @@ pub fn encode(src: &[u8], dst: &mut BytesMut) {
     let mut acc: u64 = 0;
     let mut pending: u32 = 0;
     for &byte in src {
+        // A u8 index into the 257-entry table: cannot fail.
         let (code, len) = CODES[usize::from(byte)];
         acc = (acc << len) | u64::from(code);
         pending += u32::from(len);
@@ -132,6 +134,7 @@ pub fn decode(src: &[u8], dst: &mut BytesMut) -> Result<(), HuffmanError> {
             .saturating_add(2),
         0,
     );
+    // `start` was the length before growing: cannot fail.
     let (written, result) = decode_into(src, &mut dst[start..]);
     dst.truncate(start + written);
     match result {
@@ -169,7 +172,7 @@ fn decode_into(src: &[u8], out: &mut [u8]) -> (usize, Result<(), HuffmanError>) 
     for &byte in src {
         // `state` is a `u8` from NEXT_STATE, so the index is below 65,536: cannot fail.
         let index = (state << 8) | usize::from(byte);
-        let entry = DECODE_TABLE[index];
+        let entry = DECODE_TABLE[index]; // same index: cannot fail
         let symbols = ((entry >> SYMBOLS_SHIFT) as u16).to_le_bytes();
         // Invariant: `written` counts symbols decoded so far, at most
         // max_decoded_len(bytes consumed so far), and `out` has two octets more than
@@ -179,7 +182,7 @@ fn decode_into(src: &[u8], out: &mut [u8]) -> (usize, Result<(), HuffmanError>) 
         }
         written += ((entry >> EMITTED_SHIFT) & 3) as usize;
         seen |= entry;
-        state = usize::from(NEXT_STATE[index]);
+        state = usize::from(NEXT_STATE[index]); // same index: cannot fail
     }
     (written, finish(state, seen))
 }
@@ -197,6 +200,9 @@ fn finish(state: usize, seen: u32) -> Result<(), HuffmanError> {
     }
 }
 
+// The tables below are built by const evaluation: an out-of-range index or a failed assert in
+// them stops compilation, it cannot happen at run time.
+//
 // Layout of a DECODE_TABLE entry (u32):
 //   bits  0..8   next state (internal node number in breadth-first order, root = 0)
 //   bits  8..16  first symbol completed in this byte

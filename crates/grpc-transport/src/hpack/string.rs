@@ -70,6 +70,7 @@ pub(crate) fn read(block: &[u8], pos: &mut usize) -> Result<RawString, DecoderEr
     };
     let (len, used) = integer::decode(rest, 7)?;
     let start = *pos + used;
+    // `used` octets were read from `rest`, the block from `*pos` on: cannot underflow.
     let remaining = block.len() - start;
     if len > remaining {
         return Err(DecoderError::StringPastEnd {

@@ -126,6 +126,7 @@ impl<M> DynamicTable<M> {
     /// Absolute number of the oldest entry still in the table.
     #[inline]
     fn first_absolute(&self) -> u64 {
+        // Invariant: every entry was inserted, so `inserted >= len`: cannot underflow.
         self.inserted - self.entries.len() as u64
     }
 
@@ -172,6 +173,7 @@ impl<M> DynamicTable<M> {
             self.evict_until(0, &mut on_evict);
             return None;
         }
+        // `size <= max_size` was just checked: cannot underflow.
         self.evict_until(self.max_size - size, &mut on_evict);
         let name = match static_table::name_index(name).and_then(static_table::get) {
             Some((static_name, _)) => Bytes::from_static(static_name.as_bytes()),
@@ -182,6 +184,7 @@ impl<M> DynamicTable<M> {
             self.entries.reserve(INITIAL_ENTRIES);
         }
         self.entries.push_back(Entry { name, value, meta });
+        // The evictions above left `self.size <= max_size - size`: cannot overflow.
         self.size += size;
         self.inserted += 1;
         self.entries.back()
@@ -202,6 +205,7 @@ impl<M> DynamicTable<M> {
                 self.size = 0;
                 break;
             };
+            // Invariant: `size` is the sum of the entries' sizes: cannot underflow.
             self.size -= entry.size();
             on_evict(absolute, entry);
         }
