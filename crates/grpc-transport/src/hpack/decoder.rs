@@ -344,9 +344,7 @@ impl Decoder {
 
     /// The dynamic table's entries as `(name, value)`, newest (HPACK index 62) first.
     pub fn dynamic_table(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
-        self.table
-            .iter()
-            .map(|entry| (&entry.name[..], &entry.value[..]))
+        self.table.iter().map(|entry| (entry.name(), entry.value()))
     }
 
     /// The dynamic table's size: the sum of its entry sizes (§4.1).
@@ -461,8 +459,8 @@ impl Decoder {
         if state.fits(size, limit) {
             state.list_size += size;
             let field = HeaderField {
-                name: entry.name.clone(),
-                value: entry.value.clone(),
+                name: entry.name_bytes(),
+                value: entry.value_bytes(),
                 sensitive: false,
             };
             on_field(field);
@@ -492,7 +490,7 @@ impl Decoder {
         } else if let Some((name, _)) = static_index(index) {
             Name::Indexed(Bytes::from_static(name.as_bytes()))
         } else {
-            Name::Indexed(self.dynamic_entry(index)?.name.clone())
+            Name::Indexed(self.dynamic_entry(index)?.name_bytes())
         };
         let value = string::read(buf, &mut state.pos)?;
 
@@ -592,7 +590,7 @@ impl Decoder {
         Ok(self
             .table
             .insert(name_octets, value_octets, (), |_, _| {})
-            .map(|entry| (entry.name.clone(), entry.value.clone())))
+            .map(|entry| (entry.name_bytes(), entry.value_bytes())))
     }
 
     /// §6.3 Dynamic Table Size Update.

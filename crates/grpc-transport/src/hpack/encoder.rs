@@ -187,9 +187,7 @@ impl Encoder {
 
     /// The dynamic table's entries as `(name, value)`, newest (HPACK index 62) first.
     pub fn dynamic_table(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
-        self.table
-            .iter()
-            .map(|entry| (&entry.name[..], &entry.value[..]))
+        self.table.iter().map(|entry| (entry.name(), entry.value()))
     }
 
     /// The dynamic table's size: the sum of its entry sizes (§4.1).
@@ -338,7 +336,7 @@ impl Encoder {
     fn dynamic_field_index(&self, field_hash: u64, name: &[u8], value: &[u8]) -> Option<usize> {
         let absolute = *self.by_field.get(&field_hash)?;
         let entry = self.table.get_absolute(absolute)?;
-        if &entry.name[..] != name || &entry.value[..] != value {
+        if entry.name() != name || entry.value() != value {
             return None;
         }
         Some(static_table::LEN + self.table.index_of_absolute(absolute)?)
@@ -348,7 +346,7 @@ impl Encoder {
     fn dynamic_name_index(&self, name_hash: u64, name: &[u8]) -> Option<usize> {
         let absolute = *self.by_name.get(&name_hash)?;
         let entry = self.table.get_absolute(absolute)?;
-        if &entry.name[..] != name {
+        if entry.name() != name {
             return None;
         }
         Some(static_table::LEN + self.table.index_of_absolute(absolute)?)

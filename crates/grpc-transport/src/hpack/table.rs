@@ -48,18 +48,74 @@ pub(crate) fn entry_size(name_len: usize, value_len: usize) -> usize {
 
 /// One dynamic table entry. `M` is extra data the owner keeps per entry (the encoder keeps the
 /// hashes its lookup maps use).
+///
+/// The name and value are stored back to back in one `Bytes` (one reference count to take and
+/// release per entry instead of two); a name that is also a static-table name is not stored at
+/// all but points at the static string.
 #[derive(Debug)]
 pub(crate) struct Entry<M> {
-    pub(crate) name: Bytes,
-    pub(crate) value: Bytes,
+    /// The name (unless static) followed by the value.
+    data: Bytes,
+    name: EntryName,
     pub(crate) meta: M,
 }
 
+#[derive(Debug)]
+enum EntryName {
+    /// A static-table name.
+    Static(&'static str),
+    /// The first `n` octets of `data`.
+    Stored(usize),
+}
+
 impl<M> Entry<M> {
+    /// Octets of `data` taken by the name.
+    #[inline]
+    fn stored_name_len(&self) -> usize {
+        match self.name {
+            EntryName::Static(_) => 0,
+            EntryName::Stored(len) => len,
+        }
+    }
+
+    /// The name.
+    #[inline]
+    pub(crate) fn name(&self) -> &[u8] {
+        match self.name {
+            EntryName::Static(name) => name.as_bytes(),
+            // The stored name length is at most `data.len()` by construction: cannot fail.
+            EntryName::Stored(len) => self.data.get(..len).unwrap_or_default(),
+        }
+    }
+
+    /// The value.
+    #[inline]
+    pub(crate) fn value(&self) -> &[u8] {
+        // Same invariant as `name`.
+        self.data.get(self.stored_name_len()..).unwrap_or_default()
+    }
+
+    /// The name as `Bytes`: free for static names, a reference count otherwise.
+    #[inline]
+    pub(crate) fn name_bytes(&self) -> Bytes {
+        match self.name {
+            EntryName::Static(name) => Bytes::from_static(name.as_bytes()),
+            // `len <= data.len()` by construction: `slice` cannot panic.
+            EntryName::Stored(len) => self.data.slice(..len),
+        }
+    }
+
+    /// The value as `Bytes` (a reference count).
+    #[inline]
+    pub(crate) fn value_bytes(&self) -> Bytes {
+        // `stored_name_len() <= data.len()` by construction: `slice` cannot panic.
+        self.data.slice(self.stored_name_len()..)
+    }
+
     /// The entry's size (§4.1).
     #[inline]
     pub(crate) fn size(&self) -> usize {
-        entry_size(self.name.len(), self.value.len())
+        entry_size(self.name().len(), self.value().len())
     }
 }
 
@@ -175,15 +231,14 @@ impl<M> DynamicTable<M> {
         }
         // `size <= max_size` was just checked: cannot underflow.
         self.evict_until(self.max_size - size, &mut on_evict);
-        let name = match static_table::name_index(name).and_then(static_table::get) {
-            Some((static_name, _)) => Bytes::from_static(static_name.as_bytes()),
-            None => self.store(name),
+        let (name, data) = match static_table::name_index(name).and_then(static_table::get) {
+            Some((static_name, _)) => (EntryName::Static(static_name), self.store(&[], value)),
+            None => (EntryName::Stored(name.len()), self.store(name, value)),
         };
-        let value = self.store(value);
         if self.entries.capacity() == 0 {
             self.entries.reserve(INITIAL_ENTRIES);
         }
-        self.entries.push_back(Entry { name, value, meta });
+        self.entries.push_back(Entry { data, name, meta });
         // The evictions above left `self.size <= max_size - size`: cannot overflow.
         self.size += size;
         self.inserted += 1;
@@ -211,18 +266,20 @@ impl<M> DynamicTable<M> {
         }
     }
 
-    /// Copies `bytes` into the storage arena.
-    fn store(&mut self, bytes: &[u8]) -> Bytes {
-        if bytes.is_empty() {
+    /// Copies `first` and `second`, back to back, into the storage arena.
+    fn store(&mut self, first: &[u8], second: &[u8]) -> Bytes {
+        let len = first.len() + second.len();
+        if len == 0 {
             return Bytes::new();
         }
         // `storage` is always empty here (every use splits all of it off), so reserving makes
         // room at the start of a chunk, reusing the old chunk if every entry in it is gone.
-        if self.storage.capacity() < bytes.len() {
-            self.storage.reserve(bytes.len().max(self.next_chunk));
+        if self.storage.capacity() < len {
+            self.storage.reserve(len.max(self.next_chunk));
             self.next_chunk = (self.next_chunk * 2).min(STORAGE_CHUNK_MAX);
         }
-        self.storage.extend_from_slice(bytes);
+        self.storage.extend_from_slice(first);
+        self.storage.extend_from_slice(second);
         self.storage.split().freeze()
     }
 }
@@ -236,8 +293,8 @@ mod tests {
             .iter()
             .map(|entry| {
                 (
-                    String::from_utf8_lossy(&entry.name).into_owned(),
-                    String::from_utf8_lossy(&entry.value).into_owned(),
+                    String::from_utf8_lossy(entry.name()).into_owned(),
+                    String::from_utf8_lossy(entry.value()).into_owned(),
                 )
             })
             .collect()
@@ -266,8 +323,8 @@ mod tests {
         let mut table = DynamicTable::new(4096);
         insert(&mut table, "a", "1");
         insert(&mut table, "b", "2");
-        assert_eq!(&table.get(1).unwrap().name[..], b"b");
-        assert_eq!(&table.get(2).unwrap().name[..], b"a");
+        assert_eq!(table.get(1).unwrap().name(), b"b");
+        assert_eq!(table.get(2).unwrap().name(), b"a");
         assert!(table.get(0).is_none());
         assert!(table.get(3).is_none());
     }
@@ -331,7 +388,7 @@ mod tests {
         insert(&mut table, "c", "3"); // absolute 2, evicts 0
         assert!(table.get_absolute(0).is_none());
         assert_eq!(table.index_of_absolute(0), None);
-        assert_eq!(&table.get_absolute(1).unwrap().name[..], b"b");
+        assert_eq!(table.get_absolute(1).unwrap().name(), b"b");
         assert_eq!(table.index_of_absolute(1), Some(2));
         assert_eq!(table.index_of_absolute(2), Some(1));
         assert_eq!(table.index_of_absolute(3), None);
@@ -344,9 +401,12 @@ mod tests {
         let block = Bytes::from(b"user-agent".to_vec());
         table.insert(&block, b"x", (), |_, _| {});
         let entry = table.get(1).unwrap();
-        assert_eq!(&entry.name[..], b"user-agent");
+        assert_eq!(entry.name(), b"user-agent");
+        assert_eq!(entry.value(), b"x");
         // Static names point at the static table's bytes.
         let static_name = static_table::get(58).unwrap().0;
-        assert_eq!(entry.name.as_ptr(), static_name.as_ptr());
+        assert_eq!(entry.name().as_ptr(), static_name.as_ptr());
+        assert_eq!(entry.name_bytes().as_ptr(), static_name.as_ptr());
+        assert_ne!(entry.value().as_ptr(), block.as_ptr());
     }
 }
