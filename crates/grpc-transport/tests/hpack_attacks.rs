@@ -383,3 +383,21 @@ fn a_field_exactly_at_the_limit_is_delivered() {
     decoder.set_max_header_list_size(41);
     assert!(decode(&mut decoder, &[0x82]).1.is_err());
 }
+
+#[test]
+fn long_huffman_strings_within_the_limit_do_not_leave_large_buffers_behind() {
+    let mut decoder = Decoder::new();
+    let mut block = BytesMut::new();
+    block.put_u8(0x10);
+    raw_string(&mut block, b"x-long");
+    huffman_string(&mut block, &vec![b'a'; 200_000]);
+    let (fields, result) = decode(&mut decoder, &block);
+    result.unwrap();
+    assert_eq!(fields[0].value.len(), 200_000);
+    // The decoded string has its own allocation; the decoder's buffers stay chunk-sized.
+    assert!(
+        decoder.buffered_capacity() <= 8192,
+        "{}",
+        decoder.buffered_capacity()
+    );
+}

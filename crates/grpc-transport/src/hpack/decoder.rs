@@ -194,7 +194,9 @@ impl From<HuffmanError> for DecoderError {
 /// Raw (non-Huffman) literal strings are delivered as slices of the block (`Bytes::slice`, no
 /// copy), except those added to the dynamic table, which are delivered as the table's copy (see
 /// above). Huffman strings are decoded into an arena (`BytesMut`) that grows by 4 KiB chunks and
-/// is split off per string, so steady-state decoding does not allocate per string. Fields from
+/// is split off per string, so steady-state decoding does not allocate per string (strings that
+/// may decode to more than a chunk get an allocation of their own, so the arena never holds
+/// on to a large buffer). Fields from
 /// the tables are `Bytes` clones (a reference count, or nothing for static-table strings and
 /// for dynamic entries whose name is a static-table name).
 #[derive(Debug)]
@@ -631,10 +633,18 @@ impl Decoder {
         }
         let octets = raw.octets(block);
         let needed = huffman::max_decoded_len(octets.len()).saturating_add(2);
+        if needed > ARENA_CHUNK {
+            // A long string gets a buffer of its own, freed with the delivered field; decoding
+            // it into the arena would leave the arena holding up to 60% of its size as slack
+            // for the rest of the connection.
+            let mut own = BytesMut::with_capacity(needed);
+            huffman::decode(octets, &mut own)?;
+            return Ok(own.freeze());
+        }
         if self.arena.capacity() < needed {
             // The arena is empty between strings (each is split off), so this makes room for
-            // at least one chunk; a chunk still shared with delivered strings stays with them.
-            self.arena.reserve(needed.max(ARENA_CHUNK));
+            // one chunk; a chunk still shared with delivered strings stays with them.
+            self.arena.reserve(ARENA_CHUNK);
         }
         huffman::decode(octets, &mut self.arena)?;
         Ok(self.arena.split().freeze())
