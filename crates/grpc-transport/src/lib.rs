@@ -10,6 +10,47 @@
 //!   and dynamic tables, and a decoder that enforces a header list size limit while decoding.
 //!
 //! The connection state machine and the tokio driver build on these.
+//!
+//! # Example
+//!
+//! A request's headers encoded with HPACK, sent as a HEADERS frame, parsed back off a read
+//! buffer and decoded:
+//!
+//! ```
+//! use bytes::BytesMut;
+//! use grpc_transport::frame::{self, Frame, Headers, StreamId};
+//! use grpc_transport::hpack::{Decoder, Encoder, HeaderField};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let request = [
+//!     HeaderField::new(":method", "POST"),
+//!     HeaderField::new(":scheme", "http"),
+//!     HeaderField::new(":path", "/helloworld.Greeter/SayHello"),
+//!     HeaderField::new("content-type", "application/grpc"),
+//!     HeaderField::new("te", "trailers"),
+//! ];
+//!
+//! // Sender: one HPACK encoder per connection; the block goes out as HEADERS (+ CONTINUATION).
+//! let mut encoder = Encoder::new();
+//! let mut block = BytesMut::new();
+//! encoder.encode(&request, &mut block);
+//! let stream = StreamId::new(1).ok_or("stream id out of range")?;
+//! let mut wire = BytesMut::new();
+//! Headers::new(stream, block.freeze())?.encode_split(frame::DEFAULT_MAX_FRAME_SIZE, &mut wire);
+//!
+//! // Receiver: frames come off the read buffer; the field block is decoded in order.
+//! let mut decoder = Decoder::new();
+//! let Some(Frame::Headers(headers)) = frame::parse_frame(&mut wire, frame::DEFAULT_MAX_FRAME_SIZE)?
+//! else {
+//!     return Err("expected a HEADERS frame".into());
+//! };
+//! assert!(headers.is_end_headers());
+//! let mut fields = Vec::new();
+//! decoder.decode(headers.fragment(), |field| fields.push(field))?;
+//! assert_eq!(fields, request);
+//! # Ok(())
+//! # }
+//! ```
 
 mod error;
 pub mod frame;
