@@ -4,6 +4,7 @@
 //!
 //! | file | concept | RFC 7541 |
 //! |---|---|---|
+//! | `field.rs` | [`HeaderField`]: name, value, never-indexed flag, size | §1.3, §4.1, §6.2.3 |
 //! | `integer.rs` | prefix-coded integers, with a length and value cap | §5.1 |
 //! | `string.rs` | string literals: locate, then decode lazily | §5.2 |
 //! | `huffman.rs`, `huffman_code.rs` | the Huffman code and a byte-at-a-time decoding state machine built at compile time | §5.2, Appendix B |
