@@ -52,6 +52,7 @@
 //! # }
 //! ```
 
+pub mod connection;
 mod error;
 pub mod frame;
 pub mod hpack;

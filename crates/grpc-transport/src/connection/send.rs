@@ -1,0 +1,223 @@
+//! The send path: queued control frames and stream data out, in one batch.
+//!
+//! Order within a batch: the preface (client), then control frames (SETTINGS, ACKs,
+//! WINDOW_UPDATE, RST_STREAM, PING, GOAWAY) in the order queued, then streams round-robin:
+//! each turn writes a stream's queued header blocks and at most one DATA frame, then moves
+//! it to the back of the line. A unary request therefore leaves as HEADERS + DATA in one
+//! write, and a large transfer cannot starve the other streams.
+
+use std::time::Instant;
+
+use bytes::{Buf, BytesMut};
+
+use super::stream::SendItem;
+use super::{Connection, Event, Role, StreamState, bdp};
+use crate::frame::{self, Flags, Frame, FrameHeader, FrameType, Headers, StreamId};
+
+/// Stop filling a batch at about this many octets, so one call cannot buffer without
+/// bound; the rest goes out in the next batch.
+pub const TRANSMIT_BATCH_LIMIT: usize = 256 * 1024;
+
+impl Connection {
+    /// Appends the frames to write now to `dst`, up to about [`TRANSMIT_BATCH_LIMIT`]
+    /// octets. Returns whether anything was appended. Call again after writing until it
+    /// returns `false`.
+    pub fn poll_transmit(&mut self, now: Instant, dst: &mut BytesMut) -> bool {
+        self.now = now;
+        let start = dst.len();
+        if !self.preface_sent {
+            self.preface_sent = true;
+            if self.role == Role::Client {
+                dst.extend_from_slice(frame::PREFACE);
+            }
+        }
+        self.write_control(now, dst);
+        if !self.closed {
+            self.promote_pending_opens();
+            self.write_streams(dst, start);
+            self.report_released();
+        }
+        dst.len() > start
+    }
+
+    fn write_control(&mut self, now: Instant, dst: &mut BytesMut) {
+        while let Some(frame) = self.control.pop_front() {
+            if let Frame::Ping(ping) = &frame {
+                if !ping.is_ack() && ping.payload() == bdp::BDP_PING_PAYLOAD {
+                    self.bdp_ping_queued = false;
+                    if let Some(bdp) = &mut self.bdp {
+                        bdp.on_ping_sent(now);
+                    }
+                }
+            }
+            frame.encode(dst);
+        }
+        // Every queued response is on its way to the peer now.
+        self.queued_responses = 0;
+    }
+
+    /// Client: opens waiting streams while the peer's MAX_CONCURRENT_STREAMS allows.
+    fn promote_pending_opens(&mut self) {
+        while self.active_local < self.peer.max_concurrent_streams {
+            let Some(id) = self.pending_open.pop_front() else {
+                break;
+            };
+            let Some(s) = self.streams.get_mut(&id.get()) else {
+                continue;
+            };
+            s.counted = true;
+            self.active_local += 1;
+            self.idle_since = None;
+            // Not yet "written", but no longer idle for scheduling purposes.
+            s.scheduled = true;
+            self.ready.push_back(id);
+        }
+    }
+
+    fn write_streams(&mut self, dst: &mut BytesMut, start: usize) {
+        let mut turns = self.ready.len();
+        while turns > 0 && dst.len() - start < TRANSMIT_BATCH_LIMIT {
+            turns -= 1;
+            let Some(id) = self.ready.pop_front() else {
+                break;
+            };
+            let more = self.write_stream_turn(id, dst);
+            match self.streams.get_mut(&id.get()) {
+                Some(s) if more => {
+                    self.ready.push_back(id);
+                    // A stream with more to write gets another turn in this batch.
+                    turns += 1;
+                    let _ = s;
+                }
+                Some(s) => s.scheduled = false,
+                None => {}
+            }
+            self.close_if_done(id);
+        }
+    }
+
+    /// Writes the stream's header blocks and at most one DATA frame. Returns whether the
+    /// stream can write more right now.
+    fn write_stream_turn(&mut self, id: StreamId, dst: &mut BytesMut) -> bool {
+        let max_frame = self.peer.max_frame_size as usize;
+        let conn_window = self.conn_send.available();
+        let Some(s) = self.streams.get_mut(&id.get()) else {
+            return false;
+        };
+        loop {
+            match s.queue.front_mut() {
+                None => return false,
+                Some(SendItem::Headers { .. } | SendItem::Trailers { .. }) => {
+                    let Some(item) = s.queue.pop_front() else {
+                        return false;
+                    };
+                    let (fields, end_stream) = match item {
+                        SendItem::Headers { fields, end_stream } => (fields, end_stream),
+                        SendItem::Trailers { fields } => (fields, true),
+                        SendItem::Data { .. } => return false,
+                    };
+                    self.block_buf.clear();
+                    self.encoder.encode(&fields, &mut self.block_buf);
+                    let block = self.block_buf.split().freeze();
+                    match Headers::new(id, block) {
+                        Ok(headers) => {
+                            headers
+                                .with_end_stream(end_stream)
+                                .encode_split(max_frame as u32, dst);
+                        }
+                        Err(_) => {
+                            // Larger than any frame can carry even with CONTINUATION
+                            // splitting; cannot happen with encode_split's limits.
+                            return false;
+                        }
+                    }
+                    s.headers_written = true;
+                    if end_stream {
+                        s.end_written = true;
+                    }
+                    if let Some(enforcer) = &mut self.enforcer {
+                        enforcer.on_send();
+                    }
+                }
+                Some(SendItem::Data { data, end_stream }) => {
+                    let end_stream = *end_stream;
+                    if data.is_empty() {
+                        if end_stream {
+                            FrameHeader {
+                                length: 0,
+                                kind: FrameType::DATA,
+                                flags: Flags::END_STREAM,
+                                stream_id: id,
+                            }
+                            .encode(dst);
+                            s.end_written = true;
+                        }
+                        s.queue.pop_front();
+                        continue;
+                    }
+                    let window = (s.send_window.available() as usize).min(conn_window as usize);
+                    let len = data.len().min(max_frame).min(window);
+                    if len == 0 {
+                        // Blocked on flow control: a WINDOW_UPDATE reschedules the stream.
+                        return false;
+                    }
+                    let last = len == data.len();
+                    FrameHeader {
+                        length: len as u32,
+                        kind: FrameType::DATA,
+                        flags: Flags::when(last && end_stream, Flags::END_STREAM),
+                        stream_id: id,
+                    }
+                    .encode(dst);
+                    dst.extend_from_slice(&data[..len]);
+                    data.advance(len);
+                    s.send_window.consume(len as u32);
+                    s.buffered -= len;
+                    if s.released == 0 {
+                        self.released.push(id);
+                    }
+                    s.released += len;
+                    self.conn_send.consume(len as u32);
+                    if let Some(enforcer) = &mut self.enforcer {
+                        enforcer.on_send();
+                    }
+                    if last {
+                        s.queue.pop_front();
+                        if end_stream {
+                            s.end_written = true;
+                        }
+                    }
+                    return s.can_write(self.conn_send.available());
+                }
+            }
+        }
+    }
+
+    fn report_released(&mut self) {
+        for id in self.released.drain(..) {
+            if let Some(s) = self.streams.get_mut(&id.get()) {
+                let bytes = std::mem::take(&mut s.released);
+                if bytes > 0 {
+                    self.events
+                        .push_back(Event::SendBufferReleased { stream: id, bytes });
+                }
+            }
+        }
+    }
+
+    /// Whether anything is waiting to be written (control frames or stream data that flow
+    /// control lets out).
+    pub fn has_pending_transmit(&self) -> bool {
+        !self.preface_sent
+            || !self.control.is_empty()
+            || (!self.closed
+                && (!self.ready.is_empty()
+                    || (!self.pending_open.is_empty()
+                        && self.active_local < self.peer.max_concurrent_streams)))
+    }
+
+    /// The RFC 9113 §5.1 state of a stream that has not been released yet.
+    pub fn stream_state(&self, id: StreamId) -> Option<StreamState> {
+        self.streams.get(&id.get()).map(|s| s.state())
+    }
+}
