@@ -53,6 +53,7 @@
 //! ```
 
 pub mod connection;
+pub mod driver;
 mod error;
 pub mod frame;
 pub mod hpack;

@@ -649,6 +649,7 @@ impl Connection {
                     .push_back(Ping::new(SHUTDOWN_PING_PAYLOAD).into());
             }
             Role::Client => {
+                self.shutdown = Shutdown::Draining;
                 self.send_final_goaway(ErrorCode::NO_ERROR);
             }
         }

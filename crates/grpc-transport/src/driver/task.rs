@@ -1,0 +1,576 @@
+//! The connection task: one tokio task per connection that owns the sans-IO
+//! [`Connection`], the transport, and the map from stream ids to handles.
+//!
+//! Each wake-up runs one pass:
+//!
+//! 1. apply every queued command from the handles;
+//! 2. read what the transport has (while the connection wants input) and feed it in;
+//! 3. hand the resulting events to the stream handles and the accept queue;
+//! 4. fire due timers;
+//! 5. collect everything the connection wants to send into one buffer and write it, so a
+//!    burst of frames costs one `write` (and one flush);
+//!
+//! and repeats until a pass makes no progress. Before writing a small batch the task
+//! yields once, so that handles woken by the same events can add their frames to the same
+//! write (gRPC-Go's loopy writer does the same with `runtime.Gosched`).
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::task::{Context, Poll};
+
+use bytes::{Buf, BytesMut};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Sleep;
+
+use super::error::Error;
+use super::stream::{Command, RecvItem, RecvStream, SendStream, StreamShared};
+use crate::ErrorCode;
+use crate::connection::{Connection, Event, Role};
+use crate::frame::StreamId;
+use crate::hpack::HeaderField;
+
+/// Read at most this much per pass; it bounds the work done before writing.
+const READ_CHUNK: usize = 64 * 1024;
+/// Batches smaller than this wait for one scheduler turn before being written
+/// (gRPC-Go's `minBatchSize`).
+const MIN_BATCH: usize = 1000;
+/// Commands applied per pass at most, so a flood of commands cannot starve reads.
+const MAX_COMMANDS_PER_PASS: usize = 1024;
+
+/// A request the server side accepted: its headers and the two halves of its stream.
+#[derive(Debug)]
+pub struct IncomingRequest {
+    /// The request's header fields (pseudo-header fields first).
+    pub headers: Vec<HeaderField>,
+    /// Whether the request has no body (END_STREAM on the headers).
+    pub end_stream: bool,
+    /// The request body and trailers.
+    pub body: RecvStream,
+    /// Where the response goes.
+    pub respond: SendStream,
+}
+
+struct StreamEntry {
+    shared: Arc<StreamShared>,
+    recv: mpsc::UnboundedSender<RecvItem>,
+}
+
+/// What the connection's handles share with the task (read rarely, off the data path).
+#[derive(Debug, Default)]
+pub(crate) struct ConnectionShared {
+    pub(crate) closed: std::sync::atomic::AtomicBool,
+    pub(crate) error: std::sync::Mutex<Option<Error>>,
+    pub(crate) closed_notify: tokio::sync::Notify,
+}
+
+impl ConnectionShared {
+    pub(crate) fn error(&self) -> Option<Error> {
+        self.error.lock().ok().and_then(|e| e.clone())
+    }
+}
+
+/// The future that runs one connection. The connect and accept functions spawn it on
+/// tokio; [`super::client::Client::with_task`] and friends return it for callers that
+/// want to run it themselves.
+pub struct ConnectionTask<T> {
+    io: T,
+    conn: Connection,
+    commands: mpsc::UnboundedReceiver<Command>,
+    /// Server: a sender kept so streams opened by the peer can get handles. A client keeps
+    /// none, so the queue closes when the application drops every handle.
+    command_tx: Option<mpsc::UnboundedSender<Command>>,
+    read_buf: BytesMut,
+    write_buf: BytesMut,
+    streams: HashMap<u32, StreamEntry>,
+    accept: Option<mpsc::UnboundedSender<IncomingRequest>>,
+    pings: Vec<([u8; 8], oneshot::Sender<()>)>,
+    timer: Pin<Box<Sleep>>,
+    timer_deadline: Option<tokio::time::Instant>,
+    read_closed: bool,
+    write_failed: bool,
+    /// Bytes written since the last flush.
+    unflushed: bool,
+    /// Whether this pass already yielded to let producers fill the batch.
+    yielded: bool,
+    commands_closed: bool,
+    /// The client shut down because every handle was dropped.
+    abandoned: bool,
+    shared: Arc<ConnectionShared>,
+    buffer_limit: usize,
+    span: tracing::Span,
+}
+
+impl<T> std::fmt::Debug for ConnectionTask<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectionTask")
+            .field("role", &self.conn.role())
+            .field("streams", &self.streams.len())
+            .finish_non_exhaustive()
+    }
+}
+
+fn now() -> std::time::Instant {
+    tokio::time::Instant::now().into_std()
+}
+
+impl<T> ConnectionTask<T>
+where
+    T: AsyncRead + AsyncWrite + Unpin,
+{
+    pub(crate) fn new(
+        io: T,
+        conn: Connection,
+        commands: mpsc::UnboundedReceiver<Command>,
+        command_tx: Option<mpsc::UnboundedSender<Command>>,
+        accept: Option<mpsc::UnboundedSender<IncomingRequest>>,
+        shared: Arc<ConnectionShared>,
+    ) -> ConnectionTask<T> {
+        let span = tracing::debug_span!("h2", role = ?conn.role());
+        let buffer_limit = conn.config().max_send_buffer_per_stream;
+        ConnectionTask {
+            io,
+            conn,
+            commands,
+            command_tx,
+            read_buf: BytesMut::with_capacity(READ_CHUNK),
+            write_buf: BytesMut::with_capacity(16 * 1024),
+            streams: HashMap::new(),
+            accept,
+            pings: Vec::new(),
+            timer: Box::pin(tokio::time::sleep_until(tokio::time::Instant::now())),
+            timer_deadline: None,
+            read_closed: false,
+            write_failed: false,
+            unflushed: false,
+            yielded: false,
+            commands_closed: false,
+            abandoned: false,
+            shared,
+            buffer_limit,
+            span,
+        }
+    }
+
+    fn apply(&mut self, command: Command) {
+        match command {
+            Command::Open {
+                stream,
+                recv,
+                fields,
+                end_stream,
+            } => match self.conn.open_stream(fields, end_stream) {
+                Ok(id) => {
+                    stream.id.store(id.get(), Ordering::Release);
+                    self.streams.insert(
+                        id.get(),
+                        StreamEntry {
+                            shared: stream,
+                            recv,
+                        },
+                    );
+                }
+                Err(error) => {
+                    let error = Error::Open(error);
+                    stream.fail(error.clone());
+                    let _ = recv.send(RecvItem::Error(error));
+                }
+            },
+            Command::Headers {
+                stream,
+                fields,
+                end_stream,
+            } => {
+                if let Some(id) = self.id_of(&stream) {
+                    if let Err(error) = self.conn.send_headers(id, fields, end_stream) {
+                        stream.fail(Error::Stream(error));
+                    }
+                }
+            }
+            Command::Data {
+                stream,
+                data,
+                end_stream,
+            } => {
+                if let Some(id) = self.id_of(&stream) {
+                    let len = data.len();
+                    if let Err(error) = self.conn.send_data(id, data, end_stream) {
+                        stream.release(len);
+                        stream.fail(Error::Stream(error));
+                    }
+                } else {
+                    stream.release(data.len());
+                }
+            }
+            Command::Trailers { stream, fields } => {
+                if let Some(id) = self.id_of(&stream) {
+                    if let Err(error) = self.conn.send_trailers(id, fields) {
+                        stream.fail(Error::Stream(error));
+                    }
+                }
+            }
+            Command::Reset { stream, code } => {
+                if let Some(id) = self.id_of(&stream) {
+                    let _ = self.conn.reset_stream(id, code);
+                    stream.fail(Error::Reset {
+                        code,
+                        remote: false,
+                        never_processed: false,
+                    });
+                }
+            }
+            Command::Release { stream, len } => {
+                if let Some(id) = self.id_of(&stream) {
+                    self.conn.release_capacity(id, len);
+                }
+            }
+            Command::StopReceiving { stream } => {
+                if let Some(id) = self.id_of(&stream) {
+                    // The application lost interest in the rest of the peer's message. If
+                    // our side is complete, NO_ERROR tells the peer to stop sending
+                    // (RFC 9113 §8.1); otherwise the stream is cancelled.
+                    let code = match self.conn.stream_state(id) {
+                        Some(crate::connection::StreamState::HalfClosedLocal) => {
+                            ErrorCode::NO_ERROR
+                        }
+                        _ => ErrorCode::CANCEL,
+                    };
+                    if code == ErrorCode::CANCEL && self.conn.stream_state(id).is_none() {
+                        return;
+                    }
+                    let _ = self.conn.reset_stream(id, code);
+                }
+            }
+            Command::Ping { payload, reply } => {
+                self.conn.ping(payload);
+                self.pings.push((payload, reply));
+            }
+            Command::Shutdown => self.conn.shutdown(),
+        }
+    }
+
+    /// The stream's id if it is still live on this connection.
+    fn id_of(&self, stream: &StreamShared) -> Option<StreamId> {
+        let id = stream.id.load(Ordering::Acquire);
+        self.streams
+            .contains_key(&id)
+            .then(|| StreamId::from_wire(id))
+    }
+
+    fn dispatch_events(&mut self) {
+        while let Some(event) = self.conn.poll_event() {
+            match event {
+                Event::Connected => tracing::trace!("peer settings received"),
+                Event::Headers {
+                    stream,
+                    fields,
+                    end_stream,
+                } => {
+                    if let Some(entry) = self.streams.get(&stream.get()) {
+                        let _ = entry.recv.send(RecvItem::Headers { fields, end_stream });
+                    } else if self.conn.role() == Role::Server {
+                        self.accept_stream(stream, fields, end_stream);
+                    }
+                }
+                Event::Data {
+                    stream,
+                    data,
+                    end_stream,
+                } => {
+                    if let Some(entry) = self.streams.get(&stream.get()) {
+                        let _ = entry.recv.send(RecvItem::Data { data, end_stream });
+                    }
+                }
+                Event::Trailers { stream, fields } => {
+                    if let Some(entry) = self.streams.get(&stream.get()) {
+                        let _ = entry.recv.send(RecvItem::Trailers(fields));
+                    }
+                }
+                Event::StreamReset {
+                    stream,
+                    code,
+                    remote,
+                    never_processed,
+                } => {
+                    if let Some(entry) = self.streams.get(&stream.get()) {
+                        let error = Error::Reset {
+                            code,
+                            remote,
+                            never_processed,
+                        };
+                        entry.shared.fail(error.clone());
+                        let _ = entry.recv.send(RecvItem::Error(error));
+                    }
+                }
+                Event::StreamClosed { stream } => {
+                    if let Some(entry) = self.streams.remove(&stream.get()) {
+                        // Wake a sender still waiting for capacity on a finished stream.
+                        entry.shared.send_ready.notify_waiters();
+                    }
+                }
+                Event::SendBufferReleased { stream, bytes } => {
+                    if let Some(entry) = self.streams.get(&stream.get()) {
+                        entry.shared.release(bytes);
+                    }
+                }
+                Event::GoAway {
+                    last_stream_id,
+                    code,
+                    ..
+                } => {
+                    tracing::debug!(%last_stream_id, %code, "GOAWAY received");
+                }
+                Event::PingAck { payload } => {
+                    if let Some(pos) = self.pings.iter().position(|(p, _)| *p == payload) {
+                        let (_, reply) = self.pings.swap_remove(pos);
+                        let _ = reply.send(());
+                    }
+                }
+                Event::Closed { error } => {
+                    if let Some(error) = &error {
+                        tracing::debug!(%error, "connection closed with an error");
+                    }
+                    self.record_close(error.map(Error::Connection));
+                }
+            }
+        }
+    }
+
+    fn accept_stream(&mut self, stream: StreamId, headers: Vec<HeaderField>, end_stream: bool) {
+        let Some(command_tx) = self.command_tx.clone() else {
+            return;
+        };
+        let shared = StreamShared::new();
+        shared.id.store(stream.get(), Ordering::Release);
+        let (recv_tx, recv_rx) = mpsc::unbounded_channel();
+        let mut body = RecvStream::new(shared.clone(), command_tx.clone(), recv_rx);
+        body.ended = end_stream;
+        let respond = SendStream {
+            shared: shared.clone(),
+            commands: command_tx,
+            buffer_limit: self.buffer_limit,
+            finished: false,
+        };
+        self.streams.insert(
+            stream.get(),
+            StreamEntry {
+                shared,
+                recv: recv_tx,
+            },
+        );
+        let request = IncomingRequest {
+            headers,
+            end_stream,
+            body,
+            respond,
+        };
+        let delivered = self
+            .accept
+            .as_ref()
+            .is_some_and(|accept| accept.send(request).is_ok());
+        if !delivered {
+            // Nobody accepts streams any more: refuse this one (it may be retried) and
+            // wind the connection down.
+            self.streams.remove(&stream.get());
+            let _ = self.conn.reset_stream(stream, ErrorCode::REFUSED_STREAM);
+            self.conn.shutdown();
+        }
+    }
+
+    fn record_close(&mut self, error: Option<Error>) {
+        if let Some(error) = error {
+            if let Ok(mut slot) = self.shared.error.lock() {
+                slot.get_or_insert(error);
+            }
+        }
+    }
+
+    /// Ends every stream still known with the connection's error.
+    fn fail_all_streams(&mut self) {
+        let error = self.shared.error().unwrap_or(Error::ConnectionClosed);
+        for (_, entry) in self.streams.drain() {
+            entry.shared.fail(error.clone());
+            let _ = entry.recv.send(RecvItem::Error(error.clone()));
+        }
+        self.accept = None;
+    }
+
+    fn poll_pass(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        loop {
+            let mut progress = false;
+
+            // 1. Commands from the handles.
+            let mut applied = 0;
+            while applied < MAX_COMMANDS_PER_PASS && !self.commands_closed {
+                match self.commands.poll_recv(cx) {
+                    Poll::Ready(Some(command)) => {
+                        self.apply(command);
+                        applied += 1;
+                    }
+                    Poll::Ready(None) => {
+                        self.commands_closed = true;
+                    }
+                    Poll::Pending => break,
+                }
+            }
+            if applied == MAX_COMMANDS_PER_PASS {
+                progress = true;
+            }
+            progress |= applied > 0;
+
+            // 2. Input.
+            if !self.read_closed && self.conn.wants_read() {
+                if self.read_buf.capacity() - self.read_buf.len() < READ_CHUNK / 4 {
+                    self.read_buf.reserve(READ_CHUNK);
+                }
+                match tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut self.read_buf)
+                {
+                    Poll::Ready(Ok(0)) => {
+                        self.read_closed = true;
+                        self.conn.recv(&mut self.read_buf, now());
+                        self.conn.recv_eof();
+                        progress = true;
+                    }
+                    Poll::Ready(Ok(_)) => {
+                        self.conn.recv(&mut self.read_buf, now());
+                        progress = true;
+                    }
+                    Poll::Ready(Err(error)) => {
+                        tracing::debug!(%error, "read failed");
+                        self.record_close(Some(error.into()));
+                        self.read_closed = true;
+                        self.conn.recv_eof();
+                        progress = true;
+                    }
+                    Poll::Pending => {}
+                }
+            } else if !self.read_buf.is_empty() && self.conn.wants_read() {
+                // Input left over from a pass that stopped reading (control-frame flood).
+                self.conn.recv(&mut self.read_buf, now());
+                progress = true;
+            }
+
+            // 3. Events.
+            self.dispatch_events();
+
+            // 4. Timers.
+            match self.conn.poll_timeout() {
+                Some(deadline) => {
+                    let deadline = tokio::time::Instant::from_std(deadline);
+                    if self.timer_deadline != Some(deadline) {
+                        self.timer.as_mut().reset(deadline);
+                        self.timer_deadline = Some(deadline);
+                    }
+                    if self.timer.as_mut().poll(cx).is_ready() {
+                        self.timer_deadline = None;
+                        self.conn.handle_timeout(now());
+                        self.dispatch_events();
+                        progress = true;
+                    }
+                }
+                None => self.timer_deadline = None,
+            }
+
+            // 5. Output: gather one batch, write it, flush once.
+            if !self.write_failed {
+                if self.write_buf.is_empty() {
+                    self.conn.poll_transmit(now(), &mut self.write_buf);
+                    self.dispatch_events();
+                    if !self.write_buf.is_empty()
+                        && self.write_buf.len() < MIN_BATCH
+                        && !self.yielded
+                    {
+                        // Let the tasks we just woke add to this batch before writing.
+                        self.yielded = true;
+                        cx.waker().wake_by_ref();
+                        return Poll::Pending;
+                    }
+                }
+                while !self.write_buf.is_empty() {
+                    match Pin::new(&mut self.io).poll_write(cx, &self.write_buf) {
+                        Poll::Ready(Ok(0)) => {
+                            self.write_error(std::io::ErrorKind::WriteZero.into());
+                            break;
+                        }
+                        Poll::Ready(Ok(n)) => {
+                            self.write_buf.advance(n);
+                            self.unflushed = true;
+                            progress = true;
+                        }
+                        Poll::Ready(Err(error)) => {
+                            self.write_error(error);
+                            break;
+                        }
+                        Poll::Pending => break,
+                    }
+                }
+                if self.write_buf.is_empty() {
+                    self.yielded = false;
+                    if self.unflushed {
+                        match Pin::new(&mut self.io).poll_flush(cx) {
+                            Poll::Ready(Ok(())) => self.unflushed = false,
+                            Poll::Ready(Err(error)) => self.write_error(error),
+                            Poll::Pending => {}
+                        }
+                    }
+                }
+            }
+
+            // Done?
+            let drained = self.write_buf.is_empty() && !self.conn.has_pending_transmit();
+            if (self.conn.is_closed() && (drained || self.write_failed))
+                || (self.read_closed && self.write_failed)
+            {
+                return Poll::Ready(());
+            }
+            if self.commands_closed && !self.abandoned {
+                // Every handle is gone: nobody can use the connection any more.
+                self.abandoned = true;
+                self.conn.shutdown();
+                progress = true;
+            }
+            if !progress {
+                return Poll::Pending;
+            }
+        }
+    }
+
+    fn write_error(&mut self, error: std::io::Error) {
+        tracing::debug!(%error, "write failed");
+        self.write_failed = true;
+        self.write_buf.clear();
+        self.record_close(Some(error.into()));
+        self.conn.recv_eof();
+        self.dispatch_events();
+    }
+}
+
+impl<T> Future for ConnectionTask<T>
+where
+    T: AsyncRead + AsyncWrite + Unpin,
+{
+    type Output = Result<(), Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let span = this.span.clone();
+        let _entered = span.enter();
+        match this.poll_pass(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(()) => {
+                // Close the transport; errors here change nothing.
+                let _ = Pin::new(&mut this.io).poll_shutdown(cx);
+                this.fail_all_streams();
+                this.shared.closed.store(true, Ordering::Release);
+                this.shared.closed_notify.notify_waiters();
+                match this.shared.error() {
+                    Some(error) => Poll::Ready(Err(error)),
+                    None => Poll::Ready(Ok(())),
+                }
+            }
+        }
+    }
+}
