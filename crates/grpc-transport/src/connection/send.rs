@@ -18,6 +18,19 @@ use crate::frame::{self, Flags, Frame, FrameHeader, FrameType, Headers, StreamId
 /// bound; the rest goes out in the next batch.
 pub const TRANSMIT_BATCH_LIMIT: usize = 256 * 1024;
 
+/// How a stream's turn in the round-robin ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Turn {
+    /// It wrote a DATA frame and has more queued.
+    More,
+    /// Nothing left to write.
+    Idle,
+    /// Its own send window is exhausted.
+    StreamBlocked,
+    /// The connection send window is exhausted.
+    ConnectionBlocked,
+}
+
 impl Connection {
     /// Appends the frames to write now to `dst`, up to about [`TRANSMIT_BATCH_LIMIT`]
     /// octets. Returns whether anything was appended. Call again after writing until it
@@ -75,46 +88,49 @@ impl Connection {
     }
 
     fn write_streams(&mut self, dst: &mut BytesMut, start: usize) {
+        // Each productive turn earns the stream another; the loop ends when every stream
+        // is done or blocked, or the batch is full.
         let mut turns = self.ready.len();
         while turns > 0 && dst.len() - start < TRANSMIT_BATCH_LIMIT {
             turns -= 1;
             let Some(id) = self.ready.pop_front() else {
                 break;
             };
-            let more = self.write_stream_turn(id, dst);
-            match self.streams.get_mut(&id.get()) {
-                Some(s) if more => {
+            let turn = self.write_stream_turn(id, dst);
+            match (turn, self.streams.get_mut(&id.get())) {
+                (_, None) => {}
+                (Turn::More, Some(_)) => {
                     self.ready.push_back(id);
-                    // A stream with more to write gets another turn in this batch.
                     turns += 1;
-                    let _ = s;
                 }
-                Some(s) => s.scheduled = false,
-                None => {}
+                // Waits in line for connection-level credit (§6.9.1); a WINDOW_UPDATE on
+                // stream 0 lets the whole line move again.
+                (Turn::ConnectionBlocked, Some(_)) => self.ready.push_back(id),
+                // Leaves the line until its own WINDOW_UPDATE (or new data) reschedules it.
+                (Turn::Idle | Turn::StreamBlocked, Some(s)) => s.scheduled = false,
             }
             self.close_if_done(id);
         }
     }
 
-    /// Writes the stream's header blocks and at most one DATA frame. Returns whether the
-    /// stream can write more right now.
-    fn write_stream_turn(&mut self, id: StreamId, dst: &mut BytesMut) -> bool {
+    /// Writes the stream's header blocks and at most one DATA frame.
+    fn write_stream_turn(&mut self, id: StreamId, dst: &mut BytesMut) -> Turn {
         let max_frame = self.peer.max_frame_size as usize;
         let conn_window = self.conn_send.available();
         let Some(s) = self.streams.get_mut(&id.get()) else {
-            return false;
+            return Turn::Idle;
         };
         loop {
             match s.queue.front_mut() {
-                None => return false,
+                None => return Turn::Idle,
                 Some(SendItem::Headers { .. } | SendItem::Trailers { .. }) => {
                     let Some(item) = s.queue.pop_front() else {
-                        return false;
+                        return Turn::Idle;
                     };
                     let (fields, end_stream) = match item {
                         SendItem::Headers { fields, end_stream } => (fields, end_stream),
                         SendItem::Trailers { fields } => (fields, true),
-                        SendItem::Data { .. } => return false,
+                        SendItem::Data { .. } => return Turn::Idle,
                     };
                     self.block_buf.clear();
                     self.encoder.encode(&fields, &mut self.block_buf);
@@ -128,7 +144,7 @@ impl Connection {
                         Err(_) => {
                             // Larger than any frame can carry even with CONTINUATION
                             // splitting; cannot happen with encode_split's limits.
-                            return false;
+                            return Turn::Idle;
                         }
                     }
                     s.headers_written = true;
@@ -155,12 +171,14 @@ impl Connection {
                         s.queue.pop_front();
                         continue;
                     }
+                    if s.send_window.available() == 0 {
+                        return Turn::StreamBlocked;
+                    }
+                    if conn_window == 0 {
+                        return Turn::ConnectionBlocked;
+                    }
                     let window = (s.send_window.available() as usize).min(conn_window as usize);
                     let len = data.len().min(max_frame).min(window);
-                    if len == 0 {
-                        // Blocked on flow control: a WINDOW_UPDATE reschedules the stream.
-                        return false;
-                    }
                     let last = len == data.len();
                     FrameHeader {
                         length: len as u32,
@@ -187,7 +205,11 @@ impl Connection {
                             s.end_written = true;
                         }
                     }
-                    return s.can_write(self.conn_send.available());
+                    return if s.queue.is_empty() {
+                        Turn::Idle
+                    } else {
+                        Turn::More
+                    };
                 }
             }
         }

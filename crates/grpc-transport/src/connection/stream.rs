@@ -155,16 +155,4 @@ impl Stream {
             (false, false) => State::Open,
         }
     }
-
-    /// Whether the front of the queue can be written with `connection_window` octets of
-    /// connection-level credit.
-    pub(crate) fn can_write(&self, connection_window: u32) -> bool {
-        match self.queue.front() {
-            None => false,
-            Some(SendItem::Data { data, .. }) if !data.is_empty() => {
-                self.send_window.available() > 0 && connection_window > 0
-            }
-            Some(_) => true,
-        }
-    }
 }

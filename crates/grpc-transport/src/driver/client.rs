@@ -8,7 +8,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::error::Error;
 use super::stream::{Command, RecvStream, SendStream, StreamShared};
-use super::task::{ConnectionShared, ConnectionTask};
+use super::task::{ConnectionShared, ConnectionStats, ConnectionTask};
 use super::tls;
 use crate::connection::{Config, Connection, Role};
 use crate::hpack::HeaderField;
@@ -133,6 +133,15 @@ impl Client {
             .map_err(|_| Error::ConnectionClosed)?;
         done.await
             .map_err(|_| self.closed_error().unwrap_or(Error::ConnectionClosed))
+    }
+
+    /// A snapshot of the connection's state (windows, streams, peer settings).
+    pub async fn stats(&self) -> Result<ConnectionStats, Error> {
+        let (reply, stats) = tokio::sync::oneshot::channel();
+        self.commands
+            .send(Command::Stats { reply })
+            .map_err(|_| Error::ConnectionClosed)?;
+        stats.await.map_err(|_| Error::ConnectionClosed)
     }
 
     /// Starts a graceful shutdown: GOAWAY, no new streams, close once open streams end.

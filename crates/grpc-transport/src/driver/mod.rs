@@ -57,4 +57,4 @@ pub use client::Client;
 pub use error::Error;
 pub use server::Incoming;
 pub use stream::{RecvStream, SendStream};
-pub use task::{ConnectionTask, IncomingRequest};
+pub use task::{ConnectionStats, ConnectionTask, IncomingRequest};

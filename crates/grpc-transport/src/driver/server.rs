@@ -5,7 +5,9 @@ use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
 
+use super::error::Error;
 use super::stream::Command;
+use super::task::ConnectionStats;
 use super::task::{ConnectionShared, ConnectionTask, IncomingRequest};
 use crate::connection::{Config, Connection, Role};
 
@@ -65,6 +67,15 @@ impl Incoming {
     /// The next request, or `None` once the connection is closed.
     pub async fn accept(&mut self) -> Option<IncomingRequest> {
         self.requests.recv().await
+    }
+
+    /// A snapshot of the connection's state (windows, streams, peer settings).
+    pub async fn stats(&self) -> Result<ConnectionStats, Error> {
+        let (reply, stats) = tokio::sync::oneshot::channel();
+        self.commands
+            .send(Command::Stats { reply })
+            .map_err(|_| Error::ConnectionClosed)?;
+        stats.await.map_err(|_| Error::ConnectionClosed)
     }
 
     /// Starts a graceful shutdown (two GOAWAYs with a PING between them; open streams

@@ -112,6 +112,9 @@ pub(crate) enum Command {
         reply: tokio::sync::oneshot::Sender<()>,
     },
     Shutdown,
+    Stats {
+        reply: tokio::sync::oneshot::Sender<super::ConnectionStats>,
+    },
 }
 
 /// What the task delivers to a [`RecvStream`].

@@ -54,6 +54,24 @@ pub struct IncomingRequest {
     pub respond: SendStream,
 }
 
+/// A snapshot of a connection's state, for monitoring and tests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ConnectionStats {
+    /// Streams open or half-closed, plus streams waiting for a concurrency slot.
+    pub open_streams: usize,
+    /// Streams we opened that wait for the peer's MAX_CONCURRENT_STREAMS.
+    pub pending_open_streams: usize,
+    /// The receive window each stream gets (grown by BDP estimation).
+    pub stream_recv_window_target: u32,
+    /// The connection-level receive window (grown by BDP estimation).
+    pub connection_recv_window_target: u32,
+    /// What we may still send on the connection.
+    pub connection_send_window: i64,
+    /// The peer's settings.
+    pub peer_settings: crate::connection::PeerSettings,
+}
+
 struct StreamEntry {
     shared: Arc<StreamShared>,
     recv: mpsc::UnboundedSender<RecvItem>,
@@ -249,6 +267,16 @@ where
                 self.pings.push((payload, reply));
             }
             Command::Shutdown => self.conn.shutdown(),
+            Command::Stats { reply } => {
+                let _ = reply.send(ConnectionStats {
+                    open_streams: self.conn.open_streams(),
+                    pending_open_streams: self.conn.pending_open_streams(),
+                    stream_recv_window_target: self.conn.stream_recv_window_target(),
+                    connection_recv_window_target: self.conn.connection_recv_window_target(),
+                    connection_send_window: self.conn.connection_send_window(),
+                    peer_settings: *self.conn.peer_settings(),
+                });
+            }
         }
     }
 
