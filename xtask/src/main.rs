@@ -1,10 +1,12 @@
 //! `cargo xtask`: the project's automation, in Rust so it runs wherever cargo does.
 //!
 //! - `cargo xtask test`: everything CI checks (formatting, clippy with warnings denied, every
-//!   test and doc test in the workspace). The README's test command.
+//!   test and doc test in the workspace). The README's test command. It first installs the
+//!   Debian packages of the peers the interop tests run (`TEST_TOOLS`) if any is missing.
 //! - `cargo xtask fuzz <target> <seconds>`: run one cargo-fuzz target for a fixed time,
 //!   installing cargo-fuzz first if it is missing (needs the nightly toolchain).
 //! - `cargo xtask fuzz list`: the fuzz targets.
+//! - `cargo xtask install-tools`: only the install step of `cargo xtask test`.
 
 use std::env;
 use std::path::{Path, PathBuf};
@@ -16,6 +18,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("test") => test(),
         Some("fuzz") => fuzz(&args[1..]),
+        Some("install-tools") => ensure_apt_tools(TEST_TOOLS),
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);
@@ -33,7 +36,8 @@ fn main() -> ExitCode {
 const USAGE: &str = "usage:
   cargo xtask test                     format check, clippy -D warnings, all tests
   cargo xtask fuzz list                list the fuzz targets
-  cargo xtask fuzz <target> <seconds>  run one fuzz target for that long (nightly)";
+  cargo xtask fuzz <target> <seconds>  run one fuzz target for that long (nightly)
+  cargo xtask install-tools            install the test peers (nghttp2 tools) if missing";
 
 fn workspace_root() -> PathBuf {
     // xtask lives one level below the workspace root.
@@ -66,6 +70,7 @@ fn run_in(dir: &Path, program: &str, args: &[&str]) -> Result<(), String> {
 
 fn test() -> Result<(), String> {
     let started = Instant::now();
+    ensure_apt_tools(TEST_TOOLS)?;
     run("cargo", &["fmt", "--all", "--check"])?;
     run(
         "cargo",
@@ -159,4 +164,133 @@ fn ensure_cargo_fuzz() -> Result<(), String> {
         return Ok(());
     }
     run("cargo", &["install", "cargo-fuzz", "--locked"])
+}
+
+/// A program the tests run, and the Debian package that provides it.
+struct AptTool {
+    program: &'static str,
+    package: &'static str,
+}
+
+/// Peers the interop tests run (crates/grpc-transport/tests/interop_nghttp2.rs). Add a line
+/// here when a test needs another program from Debian.
+const TEST_TOOLS: &[AptTool] = &[
+    AptTool {
+        program: "nghttp",
+        package: "nghttp2-client",
+    },
+    AptTool {
+        program: "h2load",
+        package: "nghttp2-client",
+    },
+    AptTool {
+        program: "nghttpd",
+        package: "nghttp2-server",
+    },
+];
+
+/// Makes sure every program in `tools` is on PATH, installing the missing ones' packages with
+/// `apt-get` (through `sudo -n` when not root). Does nothing, and runs nothing, when all are
+/// there already.
+fn ensure_apt_tools(tools: &[AptTool]) -> Result<(), String> {
+    let mut packages: Vec<&str> = tools
+        .iter()
+        .filter(|tool| find_on_path(tool.program).is_none())
+        .map(|tool| tool.package)
+        .collect();
+    if packages.is_empty() {
+        return Ok(());
+    }
+    packages.sort_unstable();
+    packages.dedup();
+    // Every failure below says what was being installed and how to do it by hand.
+    let manual = format!(
+        "could not install the test tools' packages ({0}); install them by hand \
+         (Debian/Ubuntu: `sudo apt-get install {0}`) and run again",
+        packages.join(" ")
+    );
+    eprintln!("xtask: installing test tools: {}", packages.join(" "));
+    if find_on_path("apt-get").is_none() {
+        return Err(format!("{manual}: apt-get not found"));
+    }
+    // Root runs apt-get itself; anyone else goes through sudo, which must not prompt (CI has
+    // no terminal).
+    let sudo = !is_root();
+    if sudo && find_on_path("sudo").is_none() {
+        return Err(format!("{manual}: not root, and sudo not found"));
+    }
+    let apt_get = |args: &[&str]| -> Result<(), String> {
+        let (program, args) = if sudo {
+            let mut with_sudo = vec!["-n", "env", "DEBIAN_FRONTEND=noninteractive", "apt-get"];
+            with_sudo.extend_from_slice(args);
+            ("sudo", with_sudo)
+        } else {
+            ("apt-get", args.to_vec())
+        };
+        eprintln!("+ {program} {}", args.join(" "));
+        let status = Command::new(program)
+            .args(&args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()
+            .map_err(|e| format!("{manual}: could not start {program}: {e}"))?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "{manual}: `{program} {}` failed ({status})",
+                args.join(" ")
+            ))
+        }
+    };
+    apt_get(&["update"])?;
+    let mut install = vec!["install", "-y", "--no-install-recommends"];
+    install.extend_from_slice(&packages);
+    apt_get(&install)?;
+    let still_missing: Vec<&str> = tools
+        .iter()
+        .filter(|tool| find_on_path(tool.program).is_none())
+        .map(|tool| tool.program)
+        .collect();
+    if still_missing.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "installed {} but {} still not found on PATH or in /usr/sbin",
+            packages.join(" "),
+            still_missing.join(", ")
+        ))
+    }
+}
+
+/// The first executable file called `program` in a PATH directory, or else in an sbin
+/// directory: Debian puts `nghttpd` in /usr/sbin, which a non-root user's PATH often lacks.
+/// The interop tests look in the same places.
+fn find_on_path(program: &str) -> Option<PathBuf> {
+    let path = env::var_os("PATH").unwrap_or_default();
+    env::split_paths(&path)
+        .chain(["/usr/local/sbin", "/usr/sbin", "/sbin"].map(PathBuf::from))
+        .map(|dir| dir.join(program))
+        .find(|candidate| is_executable(candidate))
+}
+
+#[cfg(unix)]
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    path.metadata()
+        .map(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
+        .unwrap_or(false)
+}
+
+#[cfg(not(unix))]
+fn is_executable(path: &Path) -> bool {
+    path.is_file()
+}
+
+/// Whether this process runs as root, asked of `id -u` (std has no getuid).
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|out| out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == "0")
+        .unwrap_or(false)
 }
