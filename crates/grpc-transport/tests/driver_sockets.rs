@@ -308,3 +308,80 @@ async fn exchange_over_a_unix_socket() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+fn test_data(name: &str) -> Vec<u8> {
+    std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data")
+            .join(name),
+    )
+    .unwrap()
+}
+
+/// A TLS server on 127.0.0.1 with the test certificate; answers "over tls".
+async fn tls_server() -> std::net::SocketAddr {
+    use grpc_transport::driver::tls;
+    let config = tls::server_config(&test_data("server.pem"), &test_data("server.key")).unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(config);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(stream) = tls::accept(tcp, &acceptor).await else {
+                    return;
+                };
+                let mut incoming = Incoming::serve(stream, Config::server());
+                while let Some(mut request) = incoming.accept().await {
+                    request.respond.send_headers(ok(), false).unwrap();
+                    let _ = request
+                        .respond
+                        .send_data(Bytes::from_static(b"over tls"), true)
+                        .await;
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exchange_over_tls_with_alpn_h2() {
+    use grpc_transport::driver::tls;
+    let addr = tls_server().await;
+    let config = tls::client_config(&test_data("ca.pem")).unwrap();
+    let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+    let client = Client::connect_tls(addr, name, config, Config::client())
+        .await
+        .unwrap();
+    let (_send, mut recv) = client.send_request(request("/tls"), true).unwrap();
+    assert_eq!(recv.headers().await.unwrap(), ok());
+    assert_eq!(
+        recv.data().await.unwrap().unwrap(),
+        Bytes::from_static(b"over tls")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_server_refuses_a_client_that_does_not_offer_h2() {
+    use grpc_transport::driver::tls;
+    let addr = tls_server().await;
+    let mut config = (*tls::client_config(&test_data("ca.pem")).unwrap()).clone();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+    // Either the handshake fails (no common protocol) or the server hangs up at once.
+    if let Ok(mut stream) = connector.connect(name, tcp).await {
+        use tokio::io::AsyncReadExt;
+        let mut buf = [0u8; 64];
+        let read = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buf))
+            .await
+            .unwrap();
+        assert!(
+            matches!(read, Ok(0) | Err(_)),
+            "server kept talking: {read:?}"
+        );
+    }
+}
