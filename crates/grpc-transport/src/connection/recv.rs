@@ -372,10 +372,16 @@ impl Connection {
             }
             return;
         }
-        // The peer opens a new stream (§5.1.1): ids increase strictly.
+        // The peer opens a new stream (§5.1.1): ids increase strictly, and "an endpoint that
+        // receives an unexpected stream identifier MUST respond with a connection error of
+        // type PROTOCOL_ERROR". We keep no record of which lower ids were used, so a reused
+        // id and a skipped one look alike: both are stream-id violations.
         if stream.get() <= self.last_peer_stream_id {
             if !self.was_reset_recently(stream) {
-                self.fail(ErrorCode::STREAM_CLOSED, "HEADERS on a closed stream");
+                self.fail(
+                    ErrorCode::PROTOCOL_ERROR,
+                    "HEADERS with a stream id not above the last one",
+                );
             }
             return;
         }
@@ -605,6 +611,11 @@ impl Connection {
         }
         if let Some(max) = settings.max_concurrent_streams() {
             self.peer.max_concurrent_streams = max;
+        } else if !self.peer_settings_received {
+            // §6.5.2: "Initially, there is no limit to this value." The 100 a client assumes
+            // only stands in until the peer's first SETTINGS; without the setting there is
+            // no limit (gRPC-Go does the same).
+            self.peer.max_concurrent_streams = u32::MAX;
         }
         if let Some(size) = settings.initial_window_size() {
             // §6.9.2: the change applies to every stream's send window, even if that
