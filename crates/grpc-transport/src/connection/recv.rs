@@ -782,11 +782,28 @@ impl Connection {
         let stream = update.stream_id();
         let increment = update.increment();
         if stream.is_zero() {
+            let was_exhausted = self.conn_send.available() == 0;
             if self.conn_send.grow(increment).is_err() {
                 self.fail(
                     ErrorCode::FLOW_CONTROL_ERROR,
                     "connection window above 2^31-1",
                 );
+                return;
+            }
+            if was_exhausted {
+                // Streams that stopped on the exhausted connection window left the
+                // round-robin; the credit (§6.9.1) lets them all go on, in id order.
+                let available = self.conn_send.available();
+                let mut waiting: Vec<StreamId> = self
+                    .streams
+                    .values()
+                    .filter(|s| !s.scheduled && s.can_write(available))
+                    .map(|s| s.id)
+                    .collect();
+                waiting.sort_unstable_by_key(|id| id.get());
+                for id in waiting {
+                    self.schedule(id);
+                }
             }
             return;
         }

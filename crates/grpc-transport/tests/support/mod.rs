@@ -476,7 +476,40 @@ pub fn has_goaway(frames: &[Frame], code: ErrorCode) -> bool {
     goaways(frames).iter().any(|g| g.error_code() == code)
 }
 
+/// A DATA frame of `len` zero octets.
+pub fn data_frame(stream: u32, len: usize) -> Frame {
+    frame::Data::new(id(stream), Bytes::from(vec![0u8; len]))
+        .unwrap()
+        .into()
+}
+
 impl Pair {
+    /// Transfers `total` octets from server to client on a new stream, the client
+    /// releasing capacity at once and the fake clock advancing 1 ms each way. Returns the
+    /// round trips taken.
+    pub fn download(&mut self, total: usize) -> usize {
+        let stream = self.client.open_stream(request("/"), true).unwrap();
+        self.drive();
+        self.server
+            .send_headers(stream, response("200"), false)
+            .unwrap();
+        self.server
+            .send_data(stream, Bytes::from(vec![9u8; total]), true)
+            .unwrap();
+        let mut received = 0;
+        for round in 1..10_000 {
+            self.server_to_client();
+            self.now += Duration::from_millis(1);
+            received += self.release_client_data();
+            self.client_to_server();
+            self.now += Duration::from_millis(1);
+            if received == total {
+                return round;
+            }
+        }
+        panic!("transfer stalled at {received} of {total}");
+    }
+
     /// Hands every DATA octet the client received back to its connection, as an
     /// application that consumes data promptly would. Returns how many octets.
     pub fn release_client_data(&mut self) -> usize {
@@ -506,6 +539,18 @@ fn release_all(conn: &mut Connection, events: &mut [Event]) -> usize {
 }
 
 impl RawPeer {
+    /// A server under test with fixed 65,535-octet windows (so no BDP), stream 1 open.
+    pub fn server_with_fixed_windows() -> RawPeer {
+        let mut config = Config::server();
+        config.initial_stream_window = Some(65_535);
+        config.initial_connection_window = Some(65_535);
+        let mut peer = RawPeer::server(config);
+        let headers = peer.headers(1, &request("/"), false);
+        peer.send([headers]);
+        peer.read_frames();
+        peer
+    }
+
     /// A client under test whose stream 1 has `queued` octets waiting, after the raw server
     /// opened the connection window wide so only the stream window limits what it sends.
     /// Returns the peer and the frames the client wrote.
