@@ -395,8 +395,11 @@ impl Connection {
             return;
         }
         if self.shutdown == Shutdown::Draining {
-            // Above the last-stream-id of our final GOAWAY: not processed (§6.8).
+            // Above the last-stream-id of our final GOAWAY: not processed, and "the sender
+            // will ignore frames sent on streams ... higher than the included last stream
+            // identifier" (§6.8), so its DATA in flight is dropped without more resets.
             self.push_reset(stream, ErrorCode::REFUSED_STREAM, true);
+            self.remember_reset(stream);
             return;
         }
         if too_large {
@@ -687,9 +690,7 @@ impl Connection {
             SHUTDOWN_PING_PAYLOAD if self.shutdown == Shutdown::AwaitingPingAck => {
                 // Every stream the client opened before it saw the first GOAWAY has arrived
                 // by now: the real last-stream-id can be sent (gRPC-Go's two phases).
-                self.shutdown = Shutdown::Draining;
-                self.send_final_goaway(ErrorCode::NO_ERROR);
-                self.maybe_finish_going_away();
+                self.start_draining();
             }
             _ => self.events.push_back(Event::PingAck { payload }),
         }
@@ -719,7 +720,7 @@ impl Connection {
 
     /// A connection error with specific debug data.
     fn goaway_with_debug(&mut self, code: ErrorCode, debug: &'static [u8]) {
-        let last = StreamId::from_wire(self.last_peer_stream_id);
+        let last = self.goaway_last_stream_id();
         self.goaway_sent = Some(last);
         self.control.push_back(
             GoAway::new(last, code)
