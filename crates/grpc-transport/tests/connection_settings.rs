@@ -370,6 +370,79 @@ fn request_headers_larger_than_advertised_get_431_and_the_connection_survives() 
 }
 
 #[test]
+fn oversized_request_with_a_body_gets_431_then_rst_no_error_and_its_body_is_dropped() {
+    let mut server = Config::server();
+    server.max_header_list_size = 1_024;
+    let mut pair = Pair::connected_with(Config::client(), server);
+    // A gRPC call: HEADERS, then a message, the request not yet ended.
+    let big = pair
+        .client
+        .open_stream(request_with("/big", "x-big", incompressible(2_000)), false)
+        .unwrap();
+    pair.client
+        .send_data(big, Bytes::from_static(b"message"), false)
+        .unwrap();
+    pair.drive();
+    assert!(pair.server_streams().is_empty());
+    assert!(support::data_of(&pair.server_events, big).is_empty());
+    let status = pair.client_events.iter().find_map(|e| match e {
+        Event::Headers { fields, .. } => field(fields, ":status").map(<[u8]>::to_vec),
+        _ => None,
+    });
+    assert_eq!(status, Some(b"431".to_vec()), "{:?}", pair.client_events);
+    // §8.1: a complete response before the complete request, then RST_STREAM(NO_ERROR).
+    assert_eq!(
+        support::resets(&pair.to_client),
+        vec![(1, ErrorCode::NO_ERROR)]
+    );
+    assert!(support::resets(&pair.to_server).is_empty());
+    assert!(
+        pair.client_events
+            .contains(&Event::StreamClosed { stream: big })
+    );
+
+    // Late body frames are ignored, and the connection carries on.
+    pair.client
+        .send_data(big, Bytes::from_static(b"late"), true)
+        .unwrap_err();
+    let next = pair.client.open_stream(request("/next"), true).unwrap();
+    pair.drive();
+    assert_eq!(pair.server_streams(), vec![next]);
+    assert_eq!(pair.server.open_streams(), 1);
+}
+
+#[test]
+fn oversized_request_whose_body_ends_in_the_same_batch_gets_only_the_431() {
+    let mut server = Config::server();
+    server.max_header_list_size = 1_024;
+    let mut pair = Pair::connected_with(Config::client(), server);
+    let big = pair
+        .client
+        .open_stream(request_with("/big", "x-big", incompressible(2_000)), false)
+        .unwrap();
+    pair.client
+        .send_data(big, Bytes::from_static(b"message"), true)
+        .unwrap();
+    pair.drive();
+    assert!(support::resets(&pair.to_client).is_empty());
+    assert!(support::resets(&pair.to_server).is_empty());
+    assert!(
+        pair.client_events
+            .contains(&Event::StreamClosed { stream: big })
+    );
+    assert!(
+        pair.server_events
+            .contains(&Event::StreamClosed { stream: big })
+    );
+    assert!(
+        !pair
+            .server_events
+            .iter()
+            .any(|e| matches!(e, Event::Data { .. } | Event::StreamReset { .. }))
+    );
+}
+
+#[test]
 fn first_frame_other_than_settings_is_a_protocol_error() {
     let mut server = RawPeer::bare(Config::server());
     let mut wire = BytesMut::from(&frame::PREFACE[..]);

@@ -221,6 +221,13 @@ impl Connection {
             self.stream_error(stream, ErrorCode::STREAM_CLOSED, now);
             return;
         }
+        if s.discard_recv {
+            // The body of a request we refused: dropped (its stream credit does not matter,
+            // the stream is reset as soon as our response is out).
+            s.recv_end = data.is_end_stream();
+            self.close_if_done(stream);
+            return;
+        }
         if s.recv_headers != RecvHeaders::Final {
             // A response body before the final response headers is malformed (§8.1).
             self.stream_error(stream, ErrorCode::PROTOCOL_ERROR, now);
@@ -403,7 +410,7 @@ impl Connection {
             return;
         }
         if too_large {
-            self.refuse_large_headers(stream, now);
+            self.refuse_large_headers(stream, end_stream, now);
             return;
         }
         if self
@@ -447,8 +454,9 @@ impl Connection {
     }
 
     /// A server answers a request whose header list exceeds our advertised limit with 431
-    /// (RFC 6585 §5, RFC 9113 §10.5.1); a client resets the stream.
-    fn refuse_large_headers(&mut self, stream: StreamId, now: Instant) {
+    /// (RFC 6585 §5, RFC 9113 §10.5.1); a client resets the stream. The request's body, if
+    /// any is still coming, is dropped (see [`Stream::discard_recv`]).
+    fn refuse_large_headers(&mut self, stream: StreamId, end_stream: bool, now: Instant) {
         tracing::debug!(%stream, "header list larger than advertised");
         if self.role == Role::Server {
             let mut s = Stream::new(
@@ -457,7 +465,8 @@ impl Connection {
                 self.local_stream_window,
             );
             s.recv_headers = RecvHeaders::Final;
-            s.recv_end = true; // the request is discarded
+            s.recv_end = end_stream;
+            s.discard_recv = true; // the application never sees this request
             s.counted = true;
             self.active_peer += 1;
             self.idle_since = None;
@@ -497,6 +506,14 @@ impl Connection {
         }
         if let Some(error) = frame_error {
             self.stream_error(stream, error.code(), now);
+            return;
+        }
+        if s.discard_recv {
+            // Trailers of a request we refused: dropped like its body.
+            if let Some(s) = self.streams.get_mut(&stream.get()) {
+                s.recv_end = end_stream;
+            }
+            self.close_if_done(stream);
             return;
         }
         if too_large {
