@@ -3,7 +3,7 @@
 
 mod support;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use grpc_transport::ErrorCode;
 use grpc_transport::connection::{BDP_WINDOW_LIMIT, Config, Event};
 use grpc_transport::frame::{self, Flags, FrameType, MAX_WINDOW_SIZE, Settings};
@@ -352,6 +352,41 @@ fn bdp_is_off_when_a_window_is_configured() {
         assert_eq!(pair.client.stream_recv_window_target(), 65_535);
         assert!(support::pings(&pair.to_server).is_empty(), "no BDP pings");
     }
+}
+
+#[test]
+fn smaller_configured_stream_window_is_enforced_only_once_acknowledged() {
+    let mut config = Config::server();
+    config.initial_stream_window = Some(16_384);
+    let mut peer = RawPeer::bare(config);
+    peer.read_frames();
+    // The client has not seen our SETTINGS yet: it may use the default 65,535 (§6.9.3).
+    let mut wire = BytesMut::from(&frame::PREFACE[..]);
+    Settings::new().encode(&mut wire);
+    peer.send_bytes(&mut wire);
+    let headers = peer.headers(1, &request("/"), false);
+    peer.send([headers]);
+    for _ in 0..3 {
+        peer.send([support::data_frame(1, 16_384)]);
+    }
+    assert!(
+        resets(&peer.read_frames()).is_empty(),
+        "49,152 > 16,384 is fine for now"
+    );
+
+    // Once acknowledged, the smaller window holds, counting what was already sent.
+    peer.send([Settings::ack().into()]);
+    let headers = peer.headers(3, &request("/"), false);
+    peer.send([headers, support::data_frame(3, 16_384)]);
+    assert!(resets(&peer.read_frames()).is_empty());
+    peer.send([RawPeer::data(3, b"x", false), RawPeer::data(1, b"x", false)]);
+    assert_eq!(
+        resets(&peer.read_frames()),
+        vec![
+            (3, ErrorCode::FLOW_CONTROL_ERROR),
+            (1, ErrorCode::FLOW_CONTROL_ERROR)
+        ]
+    );
 }
 
 #[test]

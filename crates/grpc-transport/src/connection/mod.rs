@@ -215,6 +215,10 @@ pub struct Connection {
     settings_in_flight: VecDeque<(Settings, Instant)>,
     /// SETTINGS_INITIAL_WINDOW_SIZE as we last advertised it.
     local_stream_window: u32,
+    /// The stream receive window we enforce: `local_stream_window`, except that a decrease
+    /// only takes effect once the peer acknowledges it, because "the sender might send data
+    /// that exceeds the lower limit prior to processing the SETTINGS frame" (§6.9.3).
+    recv_stream_window: u32,
     peer: PeerSettings,
 
     encoder: hpack::Encoder,
@@ -303,6 +307,7 @@ impl Connection {
             peer_settings_received: false,
             settings_in_flight: VecDeque::new(),
             local_stream_window: stream_window,
+            recv_stream_window: stream_window.max(DEFAULT_INITIAL_WINDOW_SIZE),
             peer: PeerSettings::initial(role),
             encoder: hpack::Encoder::new(),
             decoder,
@@ -520,7 +525,7 @@ impl Connection {
             // application moves to a fresh one (gRPC-Go does the same).
             self.ids_exhausted = true;
         }
-        let mut stream = Stream::new(id, self.peer.initial_window_size, self.local_stream_window);
+        let mut stream = Stream::new(id, self.peer.initial_window_size, self.recv_stream_window);
         stream.headers_queued = true;
         stream.end_queued = end_stream;
         stream

@@ -437,7 +437,7 @@ impl Connection {
         let mut s = Stream::new(
             stream,
             self.peer.initial_window_size,
-            self.local_stream_window,
+            self.recv_stream_window,
         );
         s.recv_headers = RecvHeaders::Final;
         s.recv_end = end_stream;
@@ -462,7 +462,7 @@ impl Connection {
             let mut s = Stream::new(
                 stream,
                 self.peer.initial_window_size,
-                self.local_stream_window,
+                self.recv_stream_window,
             );
             s.recv_headers = RecvHeaders::Final;
             s.recv_end = end_stream;
@@ -612,6 +612,17 @@ impl Connection {
             if let Some(size) = acked.header_table_size() {
                 self.decoder.set_max_table_size_setting(size as usize);
             }
+            if let Some(size) = acked.initial_window_size() {
+                if size < self.recv_stream_window {
+                    // §6.9.3: the peer now applies the smaller window, to open streams too
+                    // (§6.9.2), so what it already sent counts against it.
+                    let old = self.recv_stream_window;
+                    for s in self.streams.values_mut() {
+                        s.recv_window.grow_by_settings(old, size);
+                    }
+                    self.recv_stream_window = size;
+                }
+            }
             return;
         }
         if self.role == Role::Client && settings.enable_push() == Some(true) {
@@ -720,13 +731,17 @@ impl Connection {
         if let Some(increment) = self.conn_recv.raise_target(window) {
             self.push_window_update(StreamId::ZERO, increment);
         }
-        let old = self.local_stream_window;
-        if window <= old {
+        if window <= self.local_stream_window {
             return;
         }
         self.local_stream_window = window;
-        for s in self.streams.values_mut() {
-            s.recv_window.grow_by_settings(old, window);
+        // A larger window may be used at once: the peer can only send less than we allow.
+        let old = self.recv_stream_window;
+        if window > old {
+            for s in self.streams.values_mut() {
+                s.recv_window.grow_by_settings(old, window);
+            }
+            self.recv_stream_window = window;
         }
         if let Ok(settings) = Settings::new().with_initial_window_size(window) {
             self.settings_in_flight
