@@ -344,3 +344,41 @@ fn close_sends_goaway_with_the_code_and_resets_every_stream() {
         }
     )));
 }
+
+#[test]
+fn peer_closing_after_an_error_goaway_is_reported_as_that_remote_error() {
+    let mut peer = RawPeer::client(Config::client());
+    peer.conn.open_stream(request("/"), false).unwrap();
+    peer.read_frames();
+    // §5.4.1: after a GOAWAY for an error, the peer closes the connection.
+    peer.send([GoAway::new(id(1), ErrorCode::PROTOCOL_ERROR)
+        .with_debug_data(Bytes::from_static(b"bad frame"))
+        .into()]);
+    assert_eq!(peer.closed(), None);
+    peer.conn.recv_eof();
+    peer.collect_events();
+    assert_eq!(
+        peer.closed(),
+        Some(&Some(ConnectionError::Remote {
+            code: ErrorCode::PROTOCOL_ERROR,
+            debug_data: Bytes::from_static(b"bad frame"),
+        }))
+    );
+    assert_eq!(stream_resets(&peer.events).len(), 1, "stream 1 fails");
+}
+
+#[test]
+fn transport_ending_without_goaway_while_streams_are_open_is_transport_closed() {
+    let mut peer = RawPeer::client(Config::client());
+    peer.conn.open_stream(request("/"), false).unwrap();
+    peer.read_frames();
+    peer.conn.recv_eof();
+    peer.collect_events();
+    assert_eq!(peer.closed(), Some(&Some(ConnectionError::TransportClosed)));
+
+    // A client hanging up between calls is a clean close for the server.
+    let mut peer = RawPeer::server(Config::server());
+    peer.conn.recv_eof();
+    peer.collect_events();
+    assert_eq!(peer.closed(), Some(&None));
+}

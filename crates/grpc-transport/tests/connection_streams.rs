@@ -6,7 +6,7 @@ mod support;
 use bytes::Bytes;
 use grpc_transport::ErrorCode;
 use grpc_transport::connection::{Config, Event, OpenError, StreamState};
-use grpc_transport::frame::{self, Continuation, Frame, FrameType, Ping};
+use grpc_transport::frame::{self, Continuation, Flags, Frame, FrameType, Ping};
 use grpc_transport::hpack::HeaderField;
 use support::{
     Pair, RawPeer, closed, data_frames, field, has_goaway, headers_events, headers_streams, id,
@@ -635,4 +635,31 @@ fn stream_ids_are_odd_and_increase_for_the_client() {
     assert_eq!(ids, vec![1, 3, 5, 7]);
     pair.drive();
     assert_eq!(pair.server_streams(), [1, 3, 5, 7].map(id).to_vec());
+}
+
+#[test]
+fn headers_depending_on_their_own_stream_reset_it_and_keep_hpack_in_sync() {
+    let mut peer = RawPeer::server(Config::server());
+    let fields = request_with("/", "x-indexed", "remember-me");
+    let mut block = bytes::BytesMut::new();
+    peer.encoder.encode(&fields, &mut block);
+    let mut payload = vec![0, 0, 0, 1, 16]; // priority: depends on stream 1 itself
+    payload.extend_from_slice(&block);
+    peer.send_raw(
+        FrameType::HEADERS,
+        Flags::END_HEADERS | Flags::END_STREAM | Flags::PRIORITY,
+        1,
+        &payload,
+    );
+    assert_eq!(
+        resets(&peer.read_frames()),
+        vec![(1, ErrorCode::PROTOCOL_ERROR)],
+        "§5.3.1: a stream error"
+    );
+    assert!(headers_events(&peer.events).is_empty());
+    // The block was decoded anyway: the next one refers to its table entries.
+    let next = peer.headers(3, &fields, true);
+    peer.send([next]);
+    assert_eq!(headers_events(&peer.events), vec![3]);
+    assert!(!peer.conn.is_closed());
 }

@@ -69,7 +69,18 @@ impl Connection {
         if self.closed {
             return;
         }
-        let error = if self.streams.is_empty() && self.goaway_received.is_some() {
+        let error = if let Some((_, code, debug_data)) = self
+            .goaway_received
+            .as_ref()
+            .filter(|(_, code, _)| *code != ErrorCode::NO_ERROR)
+        {
+            // §5.4.1: a peer closes right after a GOAWAY for an error; that error is why
+            // the connection ended, not the transport.
+            Some(ConnectionError::Remote {
+                code: *code,
+                debug_data: debug_data.clone(),
+            })
+        } else if self.streams.is_empty() && self.goaway_received.is_some() {
             None
         } else if self.streams.is_empty() && self.role == Role::Server {
             // A client that hangs up between calls closes cleanly.
