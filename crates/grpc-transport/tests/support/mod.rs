@@ -119,6 +119,7 @@ impl Pair {
     /// Advances the fake clock, firing due timers on both sides, then drives.
     pub fn advance(&mut self, by: Duration) {
         let target = self.now + by;
+        let mut last_fired = None;
         loop {
             let next = [self.client.poll_timeout(), self.server.poll_timeout()]
                 .into_iter()
@@ -126,6 +127,11 @@ impl Pair {
                 .filter(|&t| t <= target)
                 .min();
             let Some(next) = next else { break };
+            assert!(
+                last_fired != Some(next),
+                "a timer due at {next:?} did not fire"
+            );
+            last_fired = Some(next);
             self.now = self.now.max(next);
             self.client.handle_timeout(self.now);
             self.server.handle_timeout(self.now);
@@ -587,7 +593,13 @@ impl RawPeer {
     /// peer stays silent: nothing is read back).
     pub fn advance(&mut self, by: Duration) {
         let target = self.now + by;
+        let mut last_fired = None;
         while let Some(next) = self.conn.poll_timeout().filter(|&t| t <= target) {
+            assert!(
+                last_fired != Some(next),
+                "a timer due at {next:?} did not fire"
+            );
+            last_fired = Some(next);
             self.now = self.now.max(next);
             self.conn.handle_timeout(self.now);
             self.collect_events();
