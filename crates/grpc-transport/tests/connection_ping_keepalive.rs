@@ -236,6 +236,14 @@ fn pings_without_streams_must_be_two_hours_apart_unless_permitted() {
     }
     assert!(offended, "10 minutes apart with no stream: strikes");
 
+    let mut peer = RawPeer::server(Config::server());
+    for _ in 0..5 {
+        peer.send([Ping::new([0; 8]).into()]);
+        assert!(!too_many_pings(&mut peer), "2 hours apart is allowed");
+        peer.advance(120 * MINUTE);
+    }
+    assert!(!peer.conn.is_closed());
+
     let mut config = Config::server();
     config.ping_policy.permit_without_stream = true;
     let mut peer = RawPeer::server(config);

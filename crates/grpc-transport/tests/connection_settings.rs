@@ -475,3 +475,25 @@ fn invalid_preface_gets_goaway_protocol_error_and_closed_with_invalid_preface() 
     );
     assert!(peer.conn.is_closed());
 }
+
+#[test]
+fn unknown_settings_are_ignored_and_acknowledged() {
+    let mut peer = RawPeer::client(Config::client());
+    let mut payload = Vec::new();
+    payload.extend_from_slice(&0xf0f0u16.to_be_bytes());
+    payload.extend_from_slice(&12_345u32.to_be_bytes());
+    peer.send_raw(FrameType::SETTINGS, Flags::EMPTY, 0, &payload);
+    assert_eq!(
+        settings_acks(&peer.read_frames()),
+        1,
+        "§6.5.2: ignored, not an error"
+    );
+    assert!(!peer.conn.is_closed());
+}
+
+#[test]
+fn settings_ack_with_a_payload_is_a_frame_size_error() {
+    let mut peer = RawPeer::client(Config::client());
+    peer.send_raw(FrameType::SETTINGS, Flags::ACK, 0, &[0, 4, 0, 0, 0, 1]);
+    assert!(has_goaway(&peer.read_frames(), ErrorCode::FRAME_SIZE_ERROR));
+}

@@ -58,6 +58,37 @@ fn response_ending_first_half_closes_remote_side_then_request_end_closes_both() 
 }
 
 #[test]
+fn request_ending_first_half_closes_local_side_then_response_end_closes_both() {
+    let mut pair = Pair::connected();
+    let stream = pair.client.open_stream(request("/"), true).unwrap();
+    assert_eq!(pair.client.stream_state(stream), Some(StreamState::Idle));
+    pair.drive();
+    assert_eq!(
+        pair.client.stream_state(stream),
+        Some(StreamState::HalfClosedLocal)
+    );
+    assert_eq!(
+        pair.server.stream_state(stream),
+        Some(StreamState::HalfClosedRemote)
+    );
+    pair.server
+        .send_headers(stream, response("200"), false)
+        .unwrap();
+    pair.drive();
+    assert_eq!(
+        pair.client.stream_state(stream),
+        Some(StreamState::HalfClosedLocal),
+        "headers alone do not close it"
+    );
+    pair.server.send_trailers(stream, trailers()).unwrap();
+    pair.drive();
+    assert_eq!(pair.client.stream_state(stream), None);
+    assert_eq!(pair.server.stream_state(stream), None);
+    assert_eq!(pair.client.open_streams(), 0);
+    assert_eq!(pair.server.open_streams(), 0);
+}
+
+#[test]
 fn push_promise_is_a_connection_protocol_error_reserved_states_never_occur() {
     let mut peer = RawPeer::client(Config::client());
     peer.conn.open_stream(request("/"), true).unwrap();
