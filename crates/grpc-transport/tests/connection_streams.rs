@@ -694,3 +694,143 @@ fn headers_depending_on_their_own_stream_reset_it_and_keep_hpack_in_sync() {
     assert_eq!(headers_events(&peer.events), vec![3]);
     assert!(!peer.conn.is_closed());
 }
+
+// ---- two compliant peers never break a rule ------------------------------------------
+
+/// xorshift64*: deterministic pseudo-random numbers without a dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n
+    }
+
+    fn pick<T: Copy>(&mut self, items: &[T]) -> Option<T> {
+        (!items.is_empty()).then(|| items[self.below(items.len() as u64) as usize])
+    }
+}
+
+/// Every RST_STREAM and GOAWAY between two of our connections driven through the public
+/// API: only the codes the applications chose (CANCEL) or graceful ones may appear.
+fn rule_breaks(frames: &[Frame]) -> Vec<String> {
+    let mut found = Vec::new();
+    for (stream, code) in resets(frames) {
+        if code != ErrorCode::CANCEL {
+            found.push(format!("RST_STREAM {stream} {code:?}"));
+        }
+    }
+    for goaway in support::goaways(frames) {
+        if goaway.error_code() != ErrorCode::NO_ERROR {
+            found.push(format!("{goaway:?}"));
+        }
+    }
+    found
+}
+
+#[test]
+fn random_application_traffic_between_two_connections_never_breaks_a_rule() {
+    let mut rng = Rng(0x5eed_1234_abcd_ef01);
+    for round in 0..60 {
+        let mut server = Config::server();
+        if round % 3 == 0 {
+            server.max_concurrent_streams = Some(3);
+        }
+        if round % 4 == 1 {
+            server.initial_stream_window = Some(20_000);
+        }
+        let mut pair = Pair::connected_with(Config::client(), server);
+        let mut client_streams = Vec::new();
+        for _ in 0..300 {
+            let server_streams: Vec<_> = pair.server_streams();
+            match rng.below(12) {
+                0 => {
+                    if let Ok(s) = pair.client.open_stream(request("/"), rng.below(4) == 0) {
+                        client_streams.push(s);
+                    }
+                }
+                1 => {
+                    if let Some(s) = rng.pick(&server_streams) {
+                        let _ = pair
+                            .server
+                            .send_headers(s, response("200"), rng.below(5) == 0);
+                    }
+                }
+                2 | 3 => {
+                    let len = rng.below(40_000) as usize;
+                    let end = rng.below(4) == 0;
+                    let data = Bytes::from(vec![1u8; len]);
+                    if rng.below(2) == 0 {
+                        if let Some(s) = rng.pick(&client_streams) {
+                            let _ = pair.client.send_data(s, data, end);
+                        }
+                    } else if let Some(s) = rng.pick(&server_streams) {
+                        let _ = pair.server.send_data(s, data, end);
+                    }
+                }
+                4 => {
+                    if let Some(s) = rng.pick(&server_streams) {
+                        let _ = pair.server.send_trailers(s, trailers());
+                    } else if let Some(s) = rng.pick(&client_streams) {
+                        let _ = pair.client.send_trailers(s, trailers());
+                    }
+                }
+                5 => {
+                    if rng.below(3) == 0 {
+                        if let Some(s) = rng.pick(&client_streams) {
+                            let _ = pair.client.reset_stream(s, ErrorCode::CANCEL);
+                        }
+                    } else if rng.below(6) == 0 {
+                        if let Some(s) = rng.pick(&server_streams) {
+                            let _ = pair.server.reset_stream(s, ErrorCode::CANCEL);
+                        }
+                    }
+                }
+                6 | 7 => {
+                    pair.release_client_data();
+                    pair.release_server_data();
+                }
+                8 => {
+                    pair.client_to_server();
+                }
+                9 => {
+                    pair.server_to_client();
+                }
+                10 => pair.now += std::time::Duration::from_millis(rng.below(50)),
+                _ => {
+                    pair.drive();
+                }
+            }
+            let broken = rule_breaks(&pair.to_server)
+                .into_iter()
+                .chain(rule_breaks(&pair.to_client))
+                .collect::<Vec<_>>();
+            assert!(broken.is_empty(), "round {round}: {broken:?}");
+            assert!(!pair.client.is_closed() && !pair.server.is_closed());
+        }
+        // Both applications finish every stream: everything must drain (no flow-control
+        // deadlock, no stream left behind).
+        for &s in &client_streams {
+            let _ = pair.client.send_data(s, Bytes::new(), true);
+        }
+        for _ in 0..100 {
+            pair.drive();
+            for s in pair.server_streams() {
+                let _ = pair.server.send_headers(s, response("200"), false);
+                let _ = pair.server.send_trailers(s, trailers());
+            }
+            pair.release_client_data();
+            pair.release_server_data();
+        }
+        assert_eq!(pair.client.pending_open_streams(), 0, "round {round}");
+        assert_eq!(pair.client.open_streams(), 0, "round {round}");
+        assert_eq!(pair.server.open_streams(), 0, "round {round}");
+        let broken = rule_breaks(&pair.to_server)
+            .into_iter()
+            .chain(rule_breaks(&pair.to_client))
+            .collect::<Vec<_>>();
+        assert!(broken.is_empty(), "round {round}: {broken:?}");
+    }
+}
