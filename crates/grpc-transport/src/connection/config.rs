@@ -65,7 +65,9 @@ pub struct Config {
     /// 65,535 and lets the BDP estimator grow it; `Some` fixes it and turns BDP off.
     pub initial_stream_window: Option<u32>,
     /// Our connection-level receive window. `None` means 65,535 grown by the BDP estimator;
-    /// `Some` fixes it (announced with a WINDOW_UPDATE on stream 0) and turns BDP off.
+    /// `Some` fixes it (announced with a WINDOW_UPDATE on stream 0) and turns BDP off. The
+    /// connection window starts at 65,535 and can only grow (RFC 9113 §6.9.2), so values
+    /// below that leave it at 65,535.
     pub initial_connection_window: Option<u32>,
     /// SETTINGS_MAX_FRAME_SIZE we advertise. Default 16,384.
     pub max_frame_size: u32,

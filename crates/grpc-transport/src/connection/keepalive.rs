@@ -32,11 +32,22 @@ pub(crate) struct Keepalive {
 }
 
 impl Keepalive {
-    pub(crate) fn new(config: &KeepaliveConfig, always_permit: bool, now: Instant) -> Keepalive {
+    /// Keepalive for a server (`server`: pings whether or not streams are open) or a client.
+    pub(crate) fn new(config: &KeepaliveConfig, server: bool, now: Instant) -> Keepalive {
+        // A client never pings more often than every 10 s, whatever it was configured with
+        // (gRPC-Go raises shorter times the same way), so servers enforcing a minimum
+        // interval do not close it.
+        let time = if server {
+            config.time
+        } else {
+            config
+                .time
+                .map(|time| time.max(KeepaliveConfig::MIN_CLIENT_TIME))
+        };
         Keepalive {
-            time: config.time,
+            time,
             timeout: config.timeout,
-            permit_without_stream: always_permit || config.permit_without_stream,
+            permit_without_stream: server || config.permit_without_stream,
             last_read: now,
             ping_sent_at: None,
         }

@@ -108,6 +108,11 @@ use crate::hpack::{self, HeaderField};
 /// The payload of the PING that separates the two GOAWAYs of a graceful shutdown.
 const SHUTDOWN_PING_PAYLOAD: [u8; 8] = *b"shutdown";
 
+/// How long a graceful shutdown waits for the ACK of its PING before sending the final
+/// GOAWAY anyway (gRPC-Go waits 5 s too): a peer that never answers must not keep the
+/// connection open forever.
+const SHUTDOWN_PING_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// How long frames on a stream we reset are silently ignored (§5.1 "closed": the peer may
 /// have sent them before it saw our RST_STREAM).
 const RESET_STREAM_MEMORY: Duration = Duration::from_secs(30);
@@ -210,6 +215,10 @@ pub struct Connection {
     settings_in_flight: VecDeque<(Settings, Instant)>,
     /// SETTINGS_INITIAL_WINDOW_SIZE as we last advertised it.
     local_stream_window: u32,
+    /// The stream receive window we enforce: `local_stream_window`, except that a decrease
+    /// only takes effect once the peer acknowledges it, because "the sender might send data
+    /// that exceeds the lower limit prior to processing the SETTINGS frame" (§6.9.3).
+    recv_stream_window: u32,
     peer: PeerSettings,
 
     encoder: hpack::Encoder,
@@ -249,6 +258,8 @@ pub struct Connection {
     enforcer: Option<PingEnforcer>,
 
     shutdown: Shutdown,
+    /// While [`Shutdown::AwaitingPingAck`]: when to stop waiting for the PING's ACK.
+    shutdown_ping_deadline: Option<Instant>,
     /// The last-stream-id of the GOAWAY we sent, if any.
     goaway_sent: Option<StreamId>,
     /// The last-stream-id of the GOAWAY the peer sent, if any.
@@ -296,6 +307,7 @@ impl Connection {
             peer_settings_received: false,
             settings_in_flight: VecDeque::new(),
             local_stream_window: stream_window,
+            recv_stream_window: stream_window.max(DEFAULT_INITIAL_WINDOW_SIZE),
             peer: PeerSettings::initial(role),
             encoder: hpack::Encoder::new(),
             decoder,
@@ -321,6 +333,7 @@ impl Connection {
             keepalive,
             enforcer,
             shutdown: Shutdown::None,
+            shutdown_ping_deadline: None,
             goaway_sent: None,
             goaway_received: None,
             ids_exhausted: false,
@@ -512,7 +525,7 @@ impl Connection {
             // application moves to a fresh one (gRPC-Go does the same).
             self.ids_exhausted = true;
         }
-        let mut stream = Stream::new(id, self.peer.initial_window_size, self.local_stream_window);
+        let mut stream = Stream::new(id, self.peer.initial_window_size, self.recv_stream_window);
         stream.headers_queued = true;
         stream.end_queued = end_stream;
         stream
@@ -625,7 +638,9 @@ impl Connection {
         }
     }
 
-    /// Sends a PING; its ACK comes back as [`Event::PingAck`].
+    /// Sends a PING; its ACK comes back as [`Event::PingAck`]. The payloads `b"kpalive\0"`,
+    /// `b"shutdown"` and `[2, 4, 16, 16, 9, 14, 7, 7]` are used internally (keepalive,
+    /// graceful shutdown, BDP estimation); their ACKs are not reported.
     pub fn ping(&mut self, payload: [u8; 8]) {
         if !self.closed {
             self.control.push_back(Ping::new(payload).into());
@@ -643,6 +658,7 @@ impl Connection {
         match self.role {
             Role::Server => {
                 self.shutdown = Shutdown::AwaitingPingAck;
+                self.shutdown_ping_deadline = Some(self.now + SHUTDOWN_PING_TIMEOUT);
                 self.control
                     .push_back(GoAway::new(StreamId::MAX, ErrorCode::NO_ERROR).into());
                 self.control
@@ -679,6 +695,9 @@ impl Connection {
                 .then_some(self.age_deadline)
                 .flatten(),
             self.grace_deadline,
+            (self.shutdown == Shutdown::AwaitingPingAck)
+                .then_some(self.shutdown_ping_deadline)
+                .flatten(),
         ]
         .into_iter()
         .flatten()
@@ -735,6 +754,12 @@ impl Connection {
                 .max_connection_age_grace
                 .map(|grace| now + grace);
             self.shutdown();
+        }
+        if self.shutdown == Shutdown::AwaitingPingAck
+            && self.shutdown_ping_deadline.is_some_and(|d| now >= d)
+        {
+            tracing::debug!("shutdown PING not acknowledged in time; sending the final GOAWAY");
+            self.start_draining();
         }
         if self.grace_deadline.is_some_and(|d| now >= d) {
             tracing::debug!("max connection age grace over; closing the connection");
@@ -829,8 +854,24 @@ impl Connection {
         }
     }
 
+    /// Second phase of a graceful shutdown: the final GOAWAY with the real last-stream-id.
+    /// From now on new streams are refused; the connection closes once the open ones end.
+    fn start_draining(&mut self) {
+        self.shutdown = Shutdown::Draining;
+        self.send_final_goaway(ErrorCode::NO_ERROR);
+        self.maybe_finish_going_away();
+    }
+
+    /// The last-stream-id for a GOAWAY we send: the highest stream the peer opened, but
+    /// never above one we sent before (§6.8: "Endpoints MUST NOT increase the value they
+    /// send in the last stream identifier"; streams refused while draining are above it).
+    fn goaway_last_stream_id(&self) -> StreamId {
+        let last = self.last_peer_stream_id;
+        StreamId::from_wire(self.goaway_sent.map_or(last, |sent| sent.get().min(last)))
+    }
+
     fn send_final_goaway(&mut self, code: ErrorCode) {
-        let last = StreamId::from_wire(self.last_peer_stream_id);
+        let last = self.goaway_last_stream_id();
         self.goaway_sent = Some(last);
         self.control.push_back(GoAway::new(last, code).into());
     }
@@ -875,7 +916,7 @@ impl Connection {
             return;
         }
         tracing::debug!(%code, reason, "HTTP/2 connection error");
-        let last = StreamId::from_wire(self.last_peer_stream_id);
+        let last = self.goaway_last_stream_id();
         self.goaway_sent = Some(last);
         self.control.push_back(
             GoAway::new(last, code)

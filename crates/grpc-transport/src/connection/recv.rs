@@ -69,7 +69,18 @@ impl Connection {
         if self.closed {
             return;
         }
-        let error = if self.streams.is_empty() && self.goaway_received.is_some() {
+        let error = if let Some((_, code, debug_data)) = self
+            .goaway_received
+            .as_ref()
+            .filter(|(_, code, _)| *code != ErrorCode::NO_ERROR)
+        {
+            // §5.4.1: a peer closes right after a GOAWAY for an error; that error is why
+            // the connection ended, not the transport.
+            Some(ConnectionError::Remote {
+                code: *code,
+                debug_data: debug_data.clone(),
+            })
+        } else if self.streams.is_empty() && self.goaway_received.is_some() {
             None
         } else if self.streams.is_empty() && self.role == Role::Server {
             // A client that hangs up between calls closes cleanly.
@@ -219,6 +230,13 @@ impl Connection {
         };
         if s.recv_end {
             self.stream_error(stream, ErrorCode::STREAM_CLOSED, now);
+            return;
+        }
+        if s.discard_recv {
+            // The body of a request we refused: dropped (its stream credit does not matter,
+            // the stream is reset as soon as our response is out).
+            s.recv_end = data.is_end_stream();
+            self.close_if_done(stream);
             return;
         }
         if s.recv_headers != RecvHeaders::Final {
@@ -372,10 +390,16 @@ impl Connection {
             }
             return;
         }
-        // The peer opens a new stream (§5.1.1): ids increase strictly.
+        // The peer opens a new stream (§5.1.1): ids increase strictly, and "an endpoint that
+        // receives an unexpected stream identifier MUST respond with a connection error of
+        // type PROTOCOL_ERROR". We keep no record of which lower ids were used, so a reused
+        // id and a skipped one look alike: both are stream-id violations.
         if stream.get() <= self.last_peer_stream_id {
             if !self.was_reset_recently(stream) {
-                self.fail(ErrorCode::STREAM_CLOSED, "HEADERS on a closed stream");
+                self.fail(
+                    ErrorCode::PROTOCOL_ERROR,
+                    "HEADERS with a stream id not above the last one",
+                );
             }
             return;
         }
@@ -389,12 +413,15 @@ impl Connection {
             return;
         }
         if self.shutdown == Shutdown::Draining {
-            // Above the last-stream-id of our final GOAWAY: not processed (§6.8).
+            // Above the last-stream-id of our final GOAWAY: not processed, and "the sender
+            // will ignore frames sent on streams ... higher than the included last stream
+            // identifier" (§6.8), so its DATA in flight is dropped without more resets.
             self.push_reset(stream, ErrorCode::REFUSED_STREAM, true);
+            self.remember_reset(stream);
             return;
         }
         if too_large {
-            self.refuse_large_headers(stream, now);
+            self.refuse_large_headers(stream, end_stream, now);
             return;
         }
         if self
@@ -421,7 +448,7 @@ impl Connection {
         let mut s = Stream::new(
             stream,
             self.peer.initial_window_size,
-            self.local_stream_window,
+            self.recv_stream_window,
         );
         s.recv_headers = RecvHeaders::Final;
         s.recv_end = end_stream;
@@ -438,17 +465,19 @@ impl Connection {
     }
 
     /// A server answers a request whose header list exceeds our advertised limit with 431
-    /// (RFC 6585 §5, RFC 9113 §10.5.1); a client resets the stream.
-    fn refuse_large_headers(&mut self, stream: StreamId, now: Instant) {
+    /// (RFC 6585 §5, RFC 9113 §10.5.1); a client resets the stream. The request's body, if
+    /// any is still coming, is dropped (see [`Stream::discard_recv`]).
+    fn refuse_large_headers(&mut self, stream: StreamId, end_stream: bool, now: Instant) {
         tracing::debug!(%stream, "header list larger than advertised");
         if self.role == Role::Server {
             let mut s = Stream::new(
                 stream,
                 self.peer.initial_window_size,
-                self.local_stream_window,
+                self.recv_stream_window,
             );
             s.recv_headers = RecvHeaders::Final;
-            s.recv_end = true; // the request is discarded
+            s.recv_end = end_stream;
+            s.discard_recv = true; // the application never sees this request
             s.counted = true;
             self.active_peer += 1;
             self.idle_since = None;
@@ -488,6 +517,14 @@ impl Connection {
         }
         if let Some(error) = frame_error {
             self.stream_error(stream, error.code(), now);
+            return;
+        }
+        if s.discard_recv {
+            // Trailers of a request we refused: dropped like its body.
+            if let Some(s) = self.streams.get_mut(&stream.get()) {
+                s.recv_end = end_stream;
+            }
+            self.close_if_done(stream);
             return;
         }
         if too_large {
@@ -586,6 +623,17 @@ impl Connection {
             if let Some(size) = acked.header_table_size() {
                 self.decoder.set_max_table_size_setting(size as usize);
             }
+            if let Some(size) = acked.initial_window_size() {
+                if size < self.recv_stream_window {
+                    // §6.9.3: the peer now applies the smaller window, to open streams too
+                    // (§6.9.2), so what it already sent counts against it.
+                    let old = self.recv_stream_window;
+                    for s in self.streams.values_mut() {
+                        s.recv_window.grow_by_settings(old, size);
+                    }
+                    self.recv_stream_window = size;
+                }
+            }
             return;
         }
         if self.role == Role::Client && settings.enable_push() == Some(true) {
@@ -605,6 +653,11 @@ impl Connection {
         }
         if let Some(max) = settings.max_concurrent_streams() {
             self.peer.max_concurrent_streams = max;
+        } else if !self.peer_settings_received {
+            // §6.5.2: "Initially, there is no limit to this value." The 100 a client assumes
+            // only stands in until the peer's first SETTINGS; without the setting there is
+            // no limit (gRPC-Go does the same).
+            self.peer.max_concurrent_streams = u32::MAX;
         }
         if let Some(size) = settings.initial_window_size() {
             // §6.9.2: the change applies to every stream's send window, even if that
@@ -676,9 +729,7 @@ impl Connection {
             SHUTDOWN_PING_PAYLOAD if self.shutdown == Shutdown::AwaitingPingAck => {
                 // Every stream the client opened before it saw the first GOAWAY has arrived
                 // by now: the real last-stream-id can be sent (gRPC-Go's two phases).
-                self.shutdown = Shutdown::Draining;
-                self.send_final_goaway(ErrorCode::NO_ERROR);
-                self.maybe_finish_going_away();
+                self.start_draining();
             }
             _ => self.events.push_back(Event::PingAck { payload }),
         }
@@ -691,13 +742,17 @@ impl Connection {
         if let Some(increment) = self.conn_recv.raise_target(window) {
             self.push_window_update(StreamId::ZERO, increment);
         }
-        let old = self.local_stream_window;
-        if window <= old {
+        if window <= self.local_stream_window {
             return;
         }
         self.local_stream_window = window;
-        for s in self.streams.values_mut() {
-            s.recv_window.grow_by_settings(old, window);
+        // A larger window may be used at once: the peer can only send less than we allow.
+        let old = self.recv_stream_window;
+        if window > old {
+            for s in self.streams.values_mut() {
+                s.recv_window.grow_by_settings(old, window);
+            }
+            self.recv_stream_window = window;
         }
         if let Ok(settings) = Settings::new().with_initial_window_size(window) {
             self.settings_in_flight
@@ -708,7 +763,7 @@ impl Connection {
 
     /// A connection error with specific debug data.
     fn goaway_with_debug(&mut self, code: ErrorCode, debug: &'static [u8]) {
-        let last = StreamId::from_wire(self.last_peer_stream_id);
+        let last = self.goaway_last_stream_id();
         self.goaway_sent = Some(last);
         self.control.push_back(
             GoAway::new(last, code)
@@ -776,7 +831,10 @@ impl Connection {
                     ErrorCode::FLOW_CONTROL_ERROR,
                     "connection window above 2^31-1",
                 );
+                return;
             }
+            // Streams waiting for connection credit kept their place in the send rotation
+            // (send.rs), so the next transmit picks them up.
             return;
         }
         if self.is_idle(stream) {

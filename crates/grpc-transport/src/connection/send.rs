@@ -12,7 +12,8 @@ use bytes::{Buf, BytesMut};
 
 use super::stream::SendItem;
 use super::{Connection, Event, Role, StreamState, bdp};
-use crate::frame::{self, Flags, Frame, FrameHeader, FrameType, Headers, StreamId};
+use crate::ErrorCode;
+use crate::frame::{self, Flags, Frame, FrameHeader, FrameType, Headers, Reset, StreamId};
 
 /// Stop filling a batch at about this many octets, so one call cannot buffer without
 /// bound; the rest goes out in the next batch.
@@ -109,7 +110,25 @@ impl Connection {
                 // Leaves the line until its own WINDOW_UPDATE (or new data) reschedules it.
                 (Turn::Idle | Turn::StreamBlocked, Some(s)) => s.scheduled = false,
             }
+            self.reset_refused_if_answered(id, dst);
             self.close_if_done(id);
+        }
+    }
+
+    /// §8.1: "a server MAY request that the client abort transmission of a request without
+    /// error by sending a RST_STREAM with an error code of NO_ERROR after sending a complete
+    /// response". Done for requests we refused, right behind the response.
+    fn reset_refused_if_answered(&mut self, id: StreamId, dst: &mut BytesMut) {
+        let answered = self
+            .streams
+            .get(&id.get())
+            .is_some_and(|s| s.discard_recv && s.end_written && !s.recv_end && s.queue.is_empty());
+        if answered {
+            if let Ok(reset) = Reset::new(id, ErrorCode::NO_ERROR) {
+                reset.encode(dst);
+            }
+            self.remember_reset(id);
+            self.remove_stream(id);
         }
     }
 

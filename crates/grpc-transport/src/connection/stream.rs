@@ -119,6 +119,10 @@ pub(crate) struct Stream {
 
     /// Counted in the concurrency limit of whoever opened it.
     pub(crate) counted: bool,
+    /// We refused the peer's request before the application saw it (431): the rest of the
+    /// request is dropped, and once our response is written the stream is reset with
+    /// NO_ERROR if the peer has not finished sending (RFC 9113 §8.1).
+    pub(crate) discard_recv: bool,
 }
 
 impl Stream {
@@ -140,6 +144,7 @@ impl Stream {
             content_length: None,
             received: 0,
             counted: false,
+            discard_recv: false,
         }
     }
 

@@ -7,8 +7,9 @@
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use grpc_transport::connection::{Config, Connection, Event};
-use grpc_transport::frame::{self, Frame, StreamId};
+use grpc_transport::ErrorCode;
+use grpc_transport::connection::{Config, Connection, ConnectionError, Event};
+use grpc_transport::frame::{self, Flags, Frame, FrameHeader, FrameType, StreamId};
 use grpc_transport::hpack::{self, HeaderField};
 
 pub fn id(n: u32) -> StreamId {
@@ -118,6 +119,7 @@ impl Pair {
     /// Advances the fake clock, firing due timers on both sides, then drives.
     pub fn advance(&mut self, by: Duration) {
         let target = self.now + by;
+        let mut last_fired = None;
         loop {
             let next = [self.client.poll_timeout(), self.server.poll_timeout()]
                 .into_iter()
@@ -125,6 +127,11 @@ impl Pair {
                 .filter(|&t| t <= target)
                 .min();
             let Some(next) = next else { break };
+            assert!(
+                last_fired != Some(next),
+                "a timer due at {next:?} did not fire"
+            );
+            last_fired = Some(next);
             self.now = self.now.max(next);
             self.client.handle_timeout(self.now);
             self.server.handle_timeout(self.now);
@@ -302,5 +309,363 @@ impl RawPeer {
                 _ => None,
             })
             .collect()
+    }
+}
+
+// ---- Helpers added for the connection test suites ---------------------------------------
+
+/// The bytes of one frame with any header and payload, including frames the typed
+/// constructors refuse to build (stream 0 DATA, zero WINDOW_UPDATE increments, ...).
+pub fn raw_frame(kind: FrameType, flags: Flags, stream: u32, payload: &[u8]) -> BytesMut {
+    let mut wire = BytesMut::new();
+    FrameHeader {
+        length: u32::try_from(payload.len()).unwrap(),
+        kind,
+        flags,
+        stream_id: StreamId::from_wire(stream),
+    }
+    .encode(&mut wire);
+    wire.extend_from_slice(payload);
+    wire
+}
+
+/// A request with one extra regular field.
+pub fn request_with(
+    path: &'static str,
+    name: &'static str,
+    value: impl Into<Bytes>,
+) -> Vec<HeaderField> {
+    let mut fields = request(path);
+    fields.push(HeaderField::new(name, value.into()));
+    fields
+}
+
+/// A header value of `len` octets that Huffman coding cannot shrink much.
+pub fn incompressible(len: usize) -> Bytes {
+    let mut state = 0x2545_f491_u32;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            // Printable, no leading/trailing whitespace issue: '!'..='~'.
+            b'!' + (state % 94) as u8
+        })
+        .collect::<Vec<u8>>()
+        .into()
+}
+
+/// `(stream, code)` of every RST_STREAM among `frames`.
+pub fn resets(frames: &[Frame]) -> Vec<(u32, ErrorCode)> {
+    RawPeer::resets(frames)
+}
+
+/// Every GOAWAY among `frames`.
+pub fn goaways(frames: &[Frame]) -> Vec<&frame::GoAway> {
+    frames
+        .iter()
+        .filter_map(|f| match f {
+            Frame::GoAway(g) => Some(g),
+            _ => None,
+        })
+        .collect()
+}
+
+/// `(stream, increment)` of every WINDOW_UPDATE among `frames`.
+pub fn window_updates(frames: &[Frame]) -> Vec<(u32, u32)> {
+    frames
+        .iter()
+        .filter_map(|f| match f {
+            Frame::WindowUpdate(w) => Some((w.stream_id().get(), w.increment())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// `(stream, payload length, end_stream)` of every DATA frame among `frames`.
+pub fn data_frames(frames: &[Frame]) -> Vec<(u32, usize, bool)> {
+    frames
+        .iter()
+        .filter_map(|f| match f {
+            Frame::Data(d) => Some((d.stream_id().get(), d.data().len(), d.is_end_stream())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Every PING among `frames` (ACKs included).
+pub fn pings(frames: &[Frame]) -> Vec<frame::Ping> {
+    frames
+        .iter()
+        .filter_map(|f| match f {
+            Frame::Ping(p) => Some(*p),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Every SETTINGS frame among `frames` that is not an ACK.
+pub fn settings(frames: &[Frame]) -> Vec<frame::Settings> {
+    frames
+        .iter()
+        .filter_map(|f| match f {
+            Frame::Settings(s) if !s.is_ack() => Some(*s),
+            _ => None,
+        })
+        .collect()
+}
+
+/// How many SETTINGS ACKs are among `frames`.
+pub fn settings_acks(frames: &[Frame]) -> usize {
+    frames
+        .iter()
+        .filter(|f| matches!(f, Frame::Settings(s) if s.is_ack()))
+        .count()
+}
+
+/// Stream ids of every HEADERS frame among `frames`, in order.
+pub fn headers_streams(frames: &[Frame]) -> Vec<u32> {
+    frames
+        .iter()
+        .filter_map(|f| match f {
+            Frame::Headers(h) => Some(h.stream_id().get()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The `Closed` event among `events`, if any.
+pub fn closed(events: &[Event]) -> Option<&Option<ConnectionError>> {
+    events.iter().find_map(|e| match e {
+        Event::Closed { error } => Some(error),
+        _ => None,
+    })
+}
+
+/// `(stream, code, remote, never_processed)` of every `StreamReset` event.
+pub fn stream_resets(events: &[Event]) -> Vec<(u32, ErrorCode, bool, bool)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::StreamReset {
+                stream,
+                code,
+                remote,
+                never_processed,
+            } => Some((stream.get(), *code, *remote, *never_processed)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Streams that got a `Headers` event, in order.
+pub fn headers_events(events: &[Event]) -> Vec<u32> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Headers { stream, .. } => Some(stream.get()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The value of `name` in `fields`.
+pub fn field<'a>(fields: &'a [HeaderField], name: &str) -> Option<&'a [u8]> {
+    fields
+        .iter()
+        .find(|f| f.name.as_ref() == name.as_bytes())
+        .map(|f| f.value.as_ref())
+}
+
+/// Whether a connection error GOAWAY with `code` is among `frames`.
+pub fn has_goaway(frames: &[Frame], code: ErrorCode) -> bool {
+    goaways(frames).iter().any(|g| g.error_code() == code)
+}
+
+/// A DATA frame of `len` zero octets.
+pub fn data_frame(stream: u32, len: usize) -> Frame {
+    frame::Data::new(id(stream), Bytes::from(vec![0u8; len]))
+        .unwrap()
+        .into()
+}
+
+impl Pair {
+    /// Transfers `total` octets from server to client on a new stream, the client
+    /// releasing capacity at once and the fake clock advancing 1 ms each way. Returns the
+    /// round trips taken.
+    pub fn download(&mut self, total: usize) -> usize {
+        let stream = self.client.open_stream(request("/"), true).unwrap();
+        self.drive();
+        self.server
+            .send_headers(stream, response("200"), false)
+            .unwrap();
+        self.server
+            .send_data(stream, Bytes::from(vec![9u8; total]), true)
+            .unwrap();
+        let mut received = 0;
+        for round in 1..10_000 {
+            self.server_to_client();
+            self.now += Duration::from_millis(1);
+            received += self.release_client_data();
+            self.client_to_server();
+            self.now += Duration::from_millis(1);
+            if received == total {
+                return round;
+            }
+        }
+        panic!("transfer stalled at {received} of {total}");
+    }
+
+    /// Hands every DATA octet the client received back to its connection, as an
+    /// application that consumes data promptly would. Returns how many octets.
+    pub fn release_client_data(&mut self) -> usize {
+        release_all(&mut self.client, &mut self.client_events)
+    }
+
+    /// The same on the server side.
+    pub fn release_server_data(&mut self) -> usize {
+        release_all(&mut self.server, &mut self.server_events)
+    }
+}
+
+/// Releases the data of every not yet released `Data` event (events are replaced by
+/// zero-length markers so a second call does not release twice).
+fn release_all(conn: &mut Connection, events: &mut [Event]) -> usize {
+    let mut total = 0;
+    for event in events.iter_mut() {
+        if let Event::Data { stream, data, .. } = event {
+            if !data.is_empty() {
+                conn.release_capacity(*stream, data.len());
+                total += data.len();
+                *data = Bytes::new();
+            }
+        }
+    }
+    total
+}
+
+impl RawPeer {
+    /// A server under test with fixed 65,535-octet windows (so no BDP), stream 1 open.
+    pub fn server_with_fixed_windows() -> RawPeer {
+        let mut config = Config::server();
+        config.initial_stream_window = Some(65_535);
+        config.initial_connection_window = Some(65_535);
+        let mut peer = RawPeer::server(config);
+        let headers = peer.headers(1, &request("/"), false);
+        peer.send([headers]);
+        peer.read_frames();
+        peer
+    }
+
+    /// A client under test whose stream 1 has `queued` octets waiting, after the raw server
+    /// opened the connection window wide so only the stream window limits what it sends.
+    /// Returns the peer and the frames the client wrote.
+    pub fn client_with_queued_stream(queued: usize) -> (RawPeer, Vec<Frame>) {
+        let mut peer = RawPeer::client(Config::client());
+        peer.send([RawPeer::window_update(0, 1 << 30)]);
+        let stream = peer.conn.open_stream(request("/up"), false).unwrap();
+        peer.conn
+            .send_data(stream, Bytes::from(vec![7u8; queued]), false)
+            .unwrap();
+        let frames = peer.read_frames();
+        (peer, frames)
+    }
+
+    /// A connection under test with nothing exchanged yet: no preface, no SETTINGS.
+    pub fn bare(config: Config) -> RawPeer {
+        let now = Instant::now();
+        RawPeer {
+            conn: Connection::new(config, now),
+            now,
+            encoder: hpack::Encoder::new(),
+            decoder: hpack::Decoder::new(),
+            events: Vec::new(),
+        }
+    }
+
+    /// Sends one raw frame (see [`raw_frame`]).
+    pub fn send_raw(&mut self, kind: FrameType, flags: Flags, stream: u32, payload: &[u8]) {
+        let mut wire = raw_frame(kind, flags, stream, payload);
+        self.send_bytes(&mut wire);
+    }
+
+    /// Advances the fake clock by `by`, firing the connection's timers on the way (the
+    /// peer stays silent: nothing is read back).
+    pub fn advance(&mut self, by: Duration) {
+        let target = self.now + by;
+        let mut last_fired = None;
+        while let Some(next) = self.conn.poll_timeout().filter(|&t| t <= target) {
+            assert!(
+                last_fired != Some(next),
+                "a timer due at {next:?} did not fire"
+            );
+            last_fired = Some(next);
+            self.now = self.now.max(next);
+            self.conn.handle_timeout(self.now);
+            self.collect_events();
+        }
+        self.now = target;
+        self.conn.handle_timeout(self.now);
+        self.collect_events();
+    }
+
+    /// Decodes the header blocks among `frames` (HEADERS plus CONTINUATION) with this
+    /// peer's decoder: `(stream, fields, end_stream)`.
+    pub fn decode_headers(&mut self, frames: &[Frame]) -> Vec<(u32, Vec<HeaderField>, bool)> {
+        let mut blocks = Vec::new();
+        let mut partial: Option<(u32, BytesMut, bool)> = None;
+        for frame in frames {
+            match frame {
+                Frame::Headers(h) => {
+                    let mut block = BytesMut::from(&h.fragment()[..]);
+                    if h.is_end_headers() {
+                        blocks.push((
+                            h.stream_id().get(),
+                            block.split().freeze(),
+                            h.is_end_stream(),
+                        ));
+                    } else {
+                        partial = Some((h.stream_id().get(), block, h.is_end_stream()));
+                    }
+                }
+                Frame::Continuation(c) => {
+                    let (stream, mut block, end) = partial.take().expect("CONTINUATION alone");
+                    block.extend_from_slice(c.fragment());
+                    if c.is_end_headers() {
+                        blocks.push((stream, block.freeze(), end));
+                    } else {
+                        partial = Some((stream, block, end));
+                    }
+                }
+                _ => {}
+            }
+        }
+        blocks
+            .into_iter()
+            .map(|(stream, block, end)| {
+                let mut fields = Vec::new();
+                self.decoder
+                    .decode(&block, |f| fields.push(f))
+                    .expect("header block decodes");
+                (stream, fields, end)
+            })
+            .collect()
+    }
+
+    /// The `Closed` event, if the connection under test reported one.
+    pub fn closed(&self) -> Option<&Option<ConnectionError>> {
+        closed(&self.events)
+    }
+
+    /// A WINDOW_UPDATE frame.
+    pub fn window_update(stream: u32, increment: u32) -> Frame {
+        frame::WindowUpdate::new(StreamId::from_wire(stream), increment)
+            .unwrap()
+            .into()
+    }
+
+    /// An RST_STREAM frame.
+    pub fn reset(stream: u32, code: ErrorCode) -> Frame {
+        frame::Reset::new(id(stream), code).unwrap().into()
     }
 }
