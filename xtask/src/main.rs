@@ -86,6 +86,9 @@ fn test() -> Result<(), String> {
     )?;
     // Unit, integration and property tests; bench targets are built and run once each in
     // test mode so a broken benchmark fails here rather than on the next perf run.
+    // The interop tests run the example binaries from target/debug/examples; `cargo test`
+    // alone only leaves hashed copies of them there.
+    run("cargo", &["build", "--workspace", "--examples", "--locked"])?;
     run(
         "cargo",
         &["test", "--workspace", "--all-targets", "--locked"],
