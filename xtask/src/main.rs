@@ -5,6 +5,9 @@
 //! - `cargo xtask fuzz <target> <seconds>`: run one cargo-fuzz target for a fixed time,
 //!   installing cargo-fuzz first if it is missing (needs the nightly toolchain).
 //! - `cargo xtask fuzz list`: the fuzz targets.
+//! - `cargo xtask bench [--quick] [options]`: build `benches/transport-bench` in release and
+//!   run it (our HTTP/2 against the h2 crate over loopback; `benches/README.md`). Not part of
+//!   `cargo xtask test`.
 
 use std::env;
 use std::path::{Path, PathBuf};
@@ -16,6 +19,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("test") => test(),
         Some("fuzz") => fuzz(&args[1..]),
+        Some("bench") => bench(&args[1..]),
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);
@@ -33,7 +37,9 @@ fn main() -> ExitCode {
 const USAGE: &str = "usage:
   cargo xtask test                     format check, clippy -D warnings, all tests
   cargo xtask fuzz list                list the fuzz targets
-  cargo xtask fuzz <target> <seconds>  run one fuzz target for that long (nightly)";
+  cargo xtask fuzz <target> <seconds>  run one fuzz target for that long (nightly)
+  cargo xtask bench [--quick] [opts]   transport benchmark vs h2, release build
+                                       (opts: see `cargo xtask bench --help`)";
 
 fn workspace_root() -> PathBuf {
     // xtask lives one level below the workspace root.
@@ -91,6 +97,39 @@ fn test() -> Result<(), String> {
         started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// Builds the transport benchmark in release and runs it with `args` (`--quick` for the
+/// CI smoke mode). Results go to `target/bench/transport.{json,md}`.
+fn bench(args: &[String]) -> Result<(), String> {
+    run(
+        "cargo",
+        &[
+            "build",
+            "--release",
+            "--locked",
+            "--package",
+            "transport-bench",
+        ],
+    )?;
+    let target_dir = env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .map(|dir| {
+            if dir.is_absolute() {
+                dir
+            } else {
+                workspace_root().join(dir)
+            }
+        })
+        .unwrap_or_else(|| workspace_root().join("target"));
+    let exe = target_dir
+        .join("release")
+        .join(format!("transport-bench{}", env::consts::EXE_SUFFIX));
+    let exe = exe
+        .to_str()
+        .ok_or_else(|| format!("non-UTF-8 path {}", exe.display()))?;
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    run(exe, &args)
 }
 
 fn fuzz_dir() -> PathBuf {
