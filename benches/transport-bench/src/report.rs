@@ -334,7 +334,35 @@ impl Report {
         for row in &cells {
             line(&mut out, row);
         }
+        out.push('\n');
+        out.push_str(&self.verdict());
+        out.push('\n');
         out
+    }
+
+    /// One line naming the latency and throughput rows where h2 did better (ratio below 1),
+    /// which the project's goal says must not happen.
+    pub(crate) fn verdict(&self) -> String {
+        let losses: Vec<String> = self
+            .rows
+            .iter()
+            .filter(|row| row.metric.ends_with("/s") || row.metric.contains("latency"))
+            .filter_map(|row| {
+                let ratio = row.ratio?;
+                let peer = if row.peer == H2 {
+                    String::new()
+                } else {
+                    format!(" vs {}", row.peer)
+                };
+                (ratio < 1.0)
+                    .then(|| format!("{} {}{peer} ({ratio:.2}x)", row.scenario, row.metric))
+            })
+            .collect();
+        if losses.is_empty() {
+            "Latency and throughput: ours at least as good as h2 on every row.".to_owned()
+        } else {
+            format!("Worse than h2: {}.", losses.join("; "))
+        }
     }
 
     /// The table as Markdown, with the settings above it.
@@ -359,6 +387,7 @@ impl Report {
         for row in self.cells() {
             let _ = writeln!(out, "| {} |", row.join(" | "));
         }
+        let _ = writeln!(out, "\n{}", self.verdict());
         out
     }
 
@@ -413,6 +442,48 @@ mod tests {
         assert_eq!(ratio(Some(50.0), Some(100.0), Better::Lower), Some(2.0));
         assert_eq!(ratio(None, Some(1.0), Better::Lower), None);
         assert_eq!(ratio(Some(0.0), Some(1.0), Better::Lower), None);
+    }
+
+    #[test]
+    fn verdict_names_latency_and_rate_losses_only() {
+        let mut report = Report::new(Settings {
+            duration_s: 1.0,
+            warmup_s: 0.1,
+            transfer_mib: 1,
+            workers: 2,
+            repeat: 1,
+            quick: true,
+            cores: 2,
+        });
+        let none = (None, None);
+        report.row(
+            "s",
+            "exchanges/s",
+            H2,
+            Better::Higher,
+            Some(1.0),
+            Some(2.0),
+            none.clone(),
+        );
+        report.row(
+            "s",
+            "p50 latency (µs)",
+            H2,
+            Better::Lower,
+            Some(1.0),
+            Some(2.0),
+            none.clone(),
+        );
+        report.row(
+            "s",
+            "allocations/exchange",
+            H2,
+            Better::Lower,
+            Some(9.0),
+            Some(1.0),
+            none,
+        );
+        assert_eq!(report.verdict(), "Worse than h2: s exchanges/s (0.50x).");
     }
 
     #[test]
