@@ -7,6 +7,9 @@
 //!   installing cargo-fuzz first if it is missing (needs the nightly toolchain).
 //! - `cargo xtask fuzz list`: the fuzz targets.
 //! - `cargo xtask install-tools`: only the install step of `cargo xtask test`.
+//! - `cargo xtask bench [--quick] [options]`: build `benches/transport-bench` in release and
+//!   run it (our HTTP/2 against the h2 crate over loopback; `benches/README.md`). Not part of
+//!   `cargo xtask test`.
 
 use std::env;
 use std::path::{Path, PathBuf};
@@ -19,6 +22,7 @@ fn main() -> ExitCode {
         Some("test") => test(),
         Some("fuzz") => fuzz(&args[1..]),
         Some("install-tools") => ensure_apt_tools(TEST_TOOLS),
+        Some("bench") => bench(&args[1..]),
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);
@@ -37,7 +41,9 @@ const USAGE: &str = "usage:
   cargo xtask test                     format check, clippy -D warnings, all tests
   cargo xtask fuzz list                list the fuzz targets
   cargo xtask fuzz <target> <seconds>  run one fuzz target for that long (nightly)
-  cargo xtask install-tools            install the test peers (nghttp2 tools) if missing";
+  cargo xtask install-tools            install the test peers (nghttp2 tools) if missing
+  cargo xtask bench [--quick] [opts]   transport benchmark vs h2, release build
+                                       (opts: see `cargo xtask bench --help`)";
 
 fn workspace_root() -> PathBuf {
     // xtask lives one level below the workspace root.
@@ -99,6 +105,39 @@ fn test() -> Result<(), String> {
         started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// Builds the transport benchmark in release and runs it with `args` (`--quick` for the
+/// CI smoke mode). Results go to `target/bench/transport.{json,md}`.
+fn bench(args: &[String]) -> Result<(), String> {
+    run(
+        "cargo",
+        &[
+            "build",
+            "--release",
+            "--locked",
+            "--package",
+            "transport-bench",
+        ],
+    )?;
+    let target_dir = env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .map(|dir| {
+            if dir.is_absolute() {
+                dir
+            } else {
+                workspace_root().join(dir)
+            }
+        })
+        .unwrap_or_else(|| workspace_root().join("target"));
+    let exe = target_dir
+        .join("release")
+        .join(format!("transport-bench{}", env::consts::EXE_SUFFIX));
+    let exe = exe
+        .to_str()
+        .ok_or_else(|| format!("non-UTF-8 path {}", exe.display()))?;
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    run(exe, &args)
 }
 
 fn fuzz_dir() -> PathBuf {

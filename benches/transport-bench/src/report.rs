@@ -1,0 +1,497 @@
+//! The results table: printed, and written as JSON and Markdown.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::counting::IoCounts;
+use crate::scenario::{RateResult, TransferResult};
+
+/// Which way a metric improves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Better {
+    /// Rates: more is better; ratio = ours / h2.
+    Higher,
+    /// Latencies and costs: less is better; ratio = h2 / ours.
+    Lower,
+}
+
+/// One line of the table.
+#[derive(Clone, Debug, Serialize)]
+pub(crate) struct Row {
+    /// Scenario name (`unary_rtt`, ...).
+    pub(crate) scenario: &'static str,
+    /// What is measured, with its unit.
+    pub(crate) metric: String,
+    /// Our value.
+    pub(crate) ours: Option<f64>,
+    /// Which h2 configuration the peer column is.
+    pub(crate) peer: &'static str,
+    /// The h2 value.
+    pub(crate) h2: Option<f64>,
+    /// Which way is better.
+    pub(crate) better: Better,
+    /// Above 1 means we win, whatever the metric.
+    pub(crate) ratio: Option<f64>,
+    /// Extra detail for our cell (e.g. the read/write split).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) ours_detail: Option<String>,
+    /// Extra detail for the h2 cell.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) h2_detail: Option<String>,
+}
+
+/// Raw numbers of one measured run, kept in the JSON for later analysis.
+#[derive(Clone, Debug, Serialize)]
+pub(crate) struct Raw {
+    /// Scenario name.
+    pub(crate) scenario: &'static str,
+    /// `ours`, `h2` or `h2 (16 MiB windows)`.
+    pub(crate) stack: &'static str,
+    /// Exchanges (rate scenarios) or octets (transfers).
+    pub(crate) count: u64,
+    /// Seconds measured.
+    pub(crate) elapsed_s: f64,
+    /// Client socket calls.
+    pub(crate) client_io: IoCounts,
+    /// Server socket calls.
+    pub(crate) server_io: IoCounts,
+}
+
+/// Run settings recorded with the results.
+#[derive(Clone, Debug, Serialize)]
+pub(crate) struct Settings {
+    /// Measured seconds per rate scenario and stack.
+    pub(crate) duration_s: f64,
+    /// Warm-up seconds before each rate measurement.
+    pub(crate) warmup_s: f64,
+    /// MiB moved by each timed transfer.
+    pub(crate) transfer_mib: u64,
+    /// Tokio worker threads (client and server share the runtime).
+    pub(crate) workers: usize,
+    /// Runs of each scenario and stack; the median run is reported.
+    pub(crate) repeat: usize,
+    /// Whether this was a `--quick` smoke run.
+    pub(crate) quick: bool,
+    /// Cores the OS reports.
+    pub(crate) cores: usize,
+}
+
+/// The whole report.
+#[derive(Debug, Serialize)]
+pub(crate) struct Report {
+    /// How it was run.
+    pub(crate) settings: Settings,
+    /// The table.
+    pub(crate) rows: Vec<Row>,
+    /// Raw per-stack numbers.
+    pub(crate) raw: Vec<Raw>,
+}
+
+/// Label of the default h2 column.
+pub(crate) const H2: &str = "h2";
+/// Label of the h2 column with 16 MiB windows.
+pub(crate) const H2_LARGE: &str = "h2 (16 MiB windows)";
+
+fn ratio(ours: Option<f64>, h2: Option<f64>, better: Better) -> Option<f64> {
+    let (ours, h2) = (ours?, h2?);
+    let r = match better {
+        Better::Higher => ours / h2,
+        Better::Lower => h2 / ours,
+    };
+    r.is_finite().then_some(r)
+}
+
+fn rw(reads: f64, writes: f64) -> String {
+    format!("{reads:.2} r + {writes:.2} w")
+}
+
+impl Report {
+    /// An empty report.
+    pub(crate) fn new(settings: Settings) -> Report {
+        Report {
+            settings,
+            rows: Vec::new(),
+            raw: Vec::new(),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn row(
+        &mut self,
+        scenario: &'static str,
+        metric: &str,
+        peer: &'static str,
+        better: Better,
+        ours: Option<f64>,
+        h2: Option<f64>,
+        details: (Option<String>, Option<String>),
+    ) {
+        self.rows.push(Row {
+            scenario,
+            metric: metric.to_owned(),
+            ours,
+            peer,
+            h2,
+            better,
+            ratio: ratio(ours, h2, better),
+            ours_detail: details.0,
+            h2_detail: details.1,
+        });
+    }
+
+    /// Adds the rows of a rate scenario (unary or ping-pong) from every repetition of each
+    /// stack: the repetition with the median rate stands for the stack (so all its
+    /// numbers come from one run); the range of rates is shown beside it.
+    pub(crate) fn add_rate(
+        &mut self,
+        scenario: &'static str,
+        unit: &str,
+        ours_runs: &[RateResult],
+        h2_runs: &[RateResult],
+    ) {
+        for (stack, runs) in [("ours", ours_runs), (H2, h2_runs)] {
+            for r in runs {
+                self.raw.push(Raw {
+                    scenario,
+                    stack,
+                    count: r.exchanges,
+                    elapsed_s: r.elapsed.as_secs_f64(),
+                    client_io: r.client_io,
+                    server_io: r.server_io,
+                });
+            }
+        }
+        let ours = median_run(ours_runs, RateResult::rate);
+        let h2 = median_run(h2_runs, RateResult::rate);
+        self.row(
+            scenario,
+            &format!("{unit}s/s"),
+            H2,
+            Better::Higher,
+            ours.map(RateResult::rate),
+            h2.map(RateResult::rate),
+            (
+                range(ours_runs, RateResult::rate),
+                range(h2_runs, RateResult::rate),
+            ),
+        );
+        let none = (None, None);
+        for (name, q) in [("p50 latency (µs)", 0.5), ("p99 latency (µs)", 0.99)] {
+            self.row(
+                scenario,
+                name,
+                H2,
+                Better::Lower,
+                ours.map(|r| r.latency_us(q)),
+                h2.map(|r| r.latency_us(q)),
+                none.clone(),
+            );
+        }
+        let client = |r: &RateResult| r.client_per_exchange();
+        let server = |r: &RateResult| r.server_per_exchange();
+        for (side, split) in [
+            ("client", &client as &dyn Fn(&RateResult) -> (f64, f64)),
+            ("server", &server),
+        ] {
+            let ours_rw = ours.map(split);
+            let h2_rw = h2.map(split);
+            self.row(
+                scenario,
+                &format!("{side} syscalls/{unit} (read+write)"),
+                H2,
+                Better::Lower,
+                ours_rw.map(|(r, w)| r + w),
+                h2_rw.map(|(r, w)| r + w),
+                (ours_rw.map(|(r, w)| rw(r, w)), h2_rw.map(|(r, w)| rw(r, w))),
+            );
+        }
+        self.row(
+            scenario,
+            &format!("allocations/{unit} (client+server)"),
+            H2,
+            Better::Lower,
+            ours.map(|r| r.allocs_per_exchange),
+            h2.map(|r| r.allocs_per_exchange),
+            (
+                ours.map(|r| format!("{:.0} B", r.alloc_bytes_per_exchange)),
+                h2.map(|r| format!("{:.0} B", r.alloc_bytes_per_exchange)),
+            ),
+        );
+    }
+
+    /// Adds the rows of one transfer direction against one h2 configuration (median run
+    /// of each stack by MB/s, range beside it).
+    pub(crate) fn add_transfer(
+        &mut self,
+        direction: &'static str,
+        ours_runs: &[TransferResult],
+        peer: &'static str,
+        h2_runs: &[TransferResult],
+        with_ours_raw: bool,
+    ) {
+        let scenario = "stream_throughput";
+        let ours_raw: &[TransferResult] = if with_ours_raw { ours_runs } else { &[] };
+        for (stack, runs) in [("ours", ours_raw), (peer, h2_runs)] {
+            for r in runs {
+                self.raw.push(Raw {
+                    scenario: direction,
+                    stack,
+                    count: r.bytes,
+                    elapsed_s: r.elapsed.as_secs_f64(),
+                    client_io: r.client_io,
+                    server_io: r.server_io,
+                });
+            }
+        }
+        let ours = median_run(ours_runs, TransferResult::mb_per_s);
+        let h2 = median_run(h2_runs, TransferResult::mb_per_s);
+        self.row(
+            scenario,
+            &format!("{direction} MB/s"),
+            peer,
+            Better::Higher,
+            ours.map(TransferResult::mb_per_s),
+            h2.map(TransferResult::mb_per_s),
+            (
+                range(ours_runs, TransferResult::mb_per_s),
+                range(h2_runs, TransferResult::mb_per_s),
+            ),
+        );
+        self.row(
+            scenario,
+            &format!("{direction} syscalls/MiB (both ends)"),
+            peer,
+            Better::Lower,
+            ours.map(TransferResult::syscalls_per_mib),
+            h2.map(TransferResult::syscalls_per_mib),
+            (None, None),
+        );
+    }
+
+    fn cells(&self) -> Vec<[String; 5]> {
+        self.rows
+            .iter()
+            .map(|row| {
+                let cell = |v: Option<f64>, detail: &Option<String>| match (v, detail) {
+                    (Some(v), Some(d)) => format!("{} ({d})", number(v)),
+                    (Some(v), None) => number(v),
+                    (None, _) => "-".to_owned(),
+                };
+                let peer = if row.peer == H2 {
+                    cell(row.h2, &row.h2_detail)
+                } else {
+                    format!("{} [{}]", cell(row.h2, &row.h2_detail), row.peer)
+                };
+                [
+                    row.scenario.to_owned(),
+                    row.metric.clone(),
+                    cell(row.ours, &row.ours_detail),
+                    peer,
+                    row.ratio
+                        .map_or_else(|| "-".to_owned(), |r| format!("{r:.2}x")),
+                ]
+            })
+            .collect()
+    }
+
+    /// The table as aligned text.
+    pub(crate) fn text(&self) -> String {
+        let header = [
+            "scenario",
+            "metric",
+            "ours",
+            "h2",
+            "ratio (>1: ours better)",
+        ]
+        .map(String::from);
+        let cells = self.cells();
+        let mut widths = header.clone().map(|h| h.chars().count());
+        for row in &cells {
+            for (w, c) in widths.iter_mut().zip(row) {
+                *w = (*w).max(c.chars().count());
+            }
+        }
+        let mut out = String::new();
+        let line = |out: &mut String, row: &[String; 5]| {
+            for (i, (c, w)) in row.iter().zip(widths).enumerate() {
+                let pad = w - c.chars().count();
+                if i >= 2 {
+                    let _ = write!(out, "{}{c}  ", " ".repeat(pad));
+                } else {
+                    let _ = write!(out, "{c}{}  ", " ".repeat(pad));
+                }
+            }
+            out.truncate(out.trim_end().len());
+            out.push('\n');
+        };
+        line(&mut out, &header);
+        let rule: usize = widths.iter().sum::<usize>() + 2 * (widths.len() - 1);
+        out.push_str(&"-".repeat(rule));
+        out.push('\n');
+        for row in &cells {
+            line(&mut out, row);
+        }
+        out.push('\n');
+        out.push_str(&self.verdict());
+        out.push('\n');
+        out
+    }
+
+    /// One line naming the latency and throughput rows where h2 did better (ratio below 1),
+    /// which the project's goal says must not happen.
+    pub(crate) fn verdict(&self) -> String {
+        let losses: Vec<String> = self
+            .rows
+            .iter()
+            .filter(|row| row.metric.ends_with("/s") || row.metric.contains("latency"))
+            .filter_map(|row| {
+                let ratio = row.ratio?;
+                let peer = if row.peer == H2 {
+                    String::new()
+                } else {
+                    format!(" vs {}", row.peer)
+                };
+                (ratio < 1.0)
+                    .then(|| format!("{} {}{peer} ({ratio:.2}x)", row.scenario, row.metric))
+            })
+            .collect();
+        if losses.is_empty() {
+            "Latency and throughput: ours at least as good as h2 on every row.".to_owned()
+        } else {
+            format!("Worse than h2: {}.", losses.join("; "))
+        }
+    }
+
+    /// The table as Markdown, with the settings above it.
+    pub(crate) fn markdown(&self) -> String {
+        let s = &self.settings;
+        let mut out = String::from("# grpc-transport vs h2 over loopback TCP\n\n");
+        let _ = writeln!(
+            out,
+            "{} s measured after {} s warm-up per rate scenario; {} MiB per transfer; \
+             {} tokio workers shared by client and server; {} cores; median of {} run(s) \
+             per stack (range in parentheses){}.\n",
+            s.duration_s,
+            s.warmup_s,
+            s.transfer_mib,
+            s.workers,
+            s.cores,
+            s.repeat,
+            if s.quick { "; quick mode" } else { "" }
+        );
+        out.push_str("Ratio: ours/h2 for rates, h2/ours for latencies and costs; above 1 means ours is better.\n\n");
+        out.push_str("| scenario | metric | ours | h2 | ratio |\n|---|---|---:|---:|---:|\n");
+        for row in self.cells() {
+            let _ = writeln!(out, "| {} |", row.join(" | "));
+        }
+        let _ = writeln!(out, "\n{}", self.verdict());
+        out
+    }
+
+    /// Writes `transport.json` and `transport.md` into `dir`.
+    pub(crate) fn write(&self, dir: &Path) -> Result<(), crate::scenario::BoxError> {
+        std::fs::create_dir_all(dir)?;
+        std::fs::write(
+            dir.join("transport.json"),
+            serde_json::to_string_pretty(self)?,
+        )?;
+        std::fs::write(dir.join("transport.md"), self.markdown())?;
+        Ok(())
+    }
+}
+
+/// The run whose `key` is the median (the upper one for an even count).
+pub(crate) fn median_run<T>(runs: &[T], key: impl Fn(&T) -> f64) -> Option<&T> {
+    let mut order: Vec<&T> = runs.iter().collect();
+    order.sort_by(|a, b| key(a).total_cmp(&key(b)));
+    order.get(order.len() / 2).copied()
+}
+
+/// "lo–hi" of `key` over the runs, when there is more than one.
+fn range<T>(runs: &[T], key: impl Fn(&T) -> f64) -> Option<String> {
+    if runs.len() < 2 {
+        return None;
+    }
+    let values: Vec<f64> = runs.iter().map(key).collect();
+    let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    Some(format!("{}–{}", number(lo), number(hi)))
+}
+
+/// A number with precision suited to its size.
+fn number(v: f64) -> String {
+    if v.abs() >= 1000.0 {
+        format!("{v:.0}")
+    } else if v.abs() >= 100.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ratio_above_one_means_ours_wins() {
+        assert_eq!(ratio(Some(200.0), Some(100.0), Better::Higher), Some(2.0));
+        assert_eq!(ratio(Some(50.0), Some(100.0), Better::Lower), Some(2.0));
+        assert_eq!(ratio(None, Some(1.0), Better::Lower), None);
+        assert_eq!(ratio(Some(0.0), Some(1.0), Better::Lower), None);
+    }
+
+    #[test]
+    fn verdict_names_latency_and_rate_losses_only() {
+        let mut report = Report::new(Settings {
+            duration_s: 1.0,
+            warmup_s: 0.1,
+            transfer_mib: 1,
+            workers: 2,
+            repeat: 1,
+            quick: true,
+            cores: 2,
+        });
+        let none = (None, None);
+        report.row(
+            "s",
+            "exchanges/s",
+            H2,
+            Better::Higher,
+            Some(1.0),
+            Some(2.0),
+            none.clone(),
+        );
+        report.row(
+            "s",
+            "p50 latency (µs)",
+            H2,
+            Better::Lower,
+            Some(1.0),
+            Some(2.0),
+            none.clone(),
+        );
+        report.row(
+            "s",
+            "allocations/exchange",
+            H2,
+            Better::Lower,
+            Some(9.0),
+            Some(1.0),
+            none,
+        );
+        assert_eq!(report.verdict(), "Worse than h2: s exchanges/s (0.50x).");
+    }
+
+    #[test]
+    fn median_and_range() {
+        let runs = [3.0, 1.0, 2.0];
+        assert_eq!(median_run(&runs, |v| *v), Some(&2.0));
+        assert_eq!(median_run(&runs[..0], |v| *v), None);
+        assert_eq!(range(&runs, |v| *v).as_deref(), Some("1.00–3.00"));
+        assert_eq!(range(&runs[..1], |v| *v), None);
+    }
+}
