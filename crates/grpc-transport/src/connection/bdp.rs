@@ -51,12 +51,23 @@ impl BdpEstimator {
         }
     }
 
-    /// DATA of `len` octets arrived. Returns `true` if a BDP ping must be sent now.
-    pub(crate) fn on_data(&mut self, len: u32) -> bool {
+    /// DATA of `len` octets arrived; `credit_due` says whether this DATA makes the
+    /// connection return credit (a WINDOW_UPDATE on stream 0) now. Returns `true` if a BDP
+    /// ping must be sent now.
+    ///
+    /// Unlike gRPC-Go, which starts a measurement on any DATA, a measurement starts only
+    /// along with connection credit: the ping rides in the same write as the WINDOW_UPDATE,
+    /// and a connection carrying small messages (far from its window) never pays a PING
+    /// round trip per message. Whenever the window could be the bottleneck, credit flows
+    /// (every quarter window), so measurements still start.
+    pub(crate) fn on_data(&mut self, len: u32, credit_due: bool) -> bool {
         if self.bdp >= BDP_WINDOW_LIMIT {
             return false;
         }
         if !self.measuring {
+            if !credit_due {
+                return false;
+            }
             self.measuring = true;
             self.sample = u64::from(len);
             self.sent_at = None;
@@ -121,11 +132,12 @@ mod tests {
     fn a_sample_that_fills_the_window_doubles_it() {
         let start = Instant::now();
         let mut bdp = BdpEstimator::new(65_535);
-        assert!(bdp.on_data(16_384));
-        assert!(!bdp.on_data(16_384), "one ping at a time");
+        assert!(!bdp.on_data(16_384, false), "no credit due: no ping");
+        assert!(bdp.on_data(16_384, true));
+        assert!(!bdp.on_data(16_384, true), "one ping at a time");
         bdp.on_ping_sent(start);
-        bdp.on_data(16_384);
-        bdp.on_data(16_383);
+        bdp.on_data(16_384, false);
+        bdp.on_data(16_383, false);
         assert_eq!(
             bdp.on_ping_ack(start + Duration::from_millis(1)),
             Some(2 * 65_535)
@@ -136,7 +148,7 @@ mod tests {
     fn a_small_sample_leaves_the_window_alone() {
         let start = Instant::now();
         let mut bdp = BdpEstimator::new(65_535);
-        assert!(bdp.on_data(100));
+        assert!(bdp.on_data(100, true));
         bdp.on_ping_sent(start);
         assert_eq!(bdp.on_ping_ack(start + Duration::from_millis(1)), None);
         assert_eq!(bdp.estimate(), 65_535);
@@ -147,13 +159,13 @@ mod tests {
         let mut now = Instant::now();
         let mut bdp = BdpEstimator::new(65_535);
         for _ in 0..40 {
-            if bdp.on_data(BDP_WINDOW_LIMIT) {
+            if bdp.on_data(BDP_WINDOW_LIMIT, true) {
                 bdp.on_ping_sent(now);
                 now += Duration::from_millis(1);
                 bdp.on_ping_ack(now);
             }
         }
         assert_eq!(bdp.estimate(), BDP_WINDOW_LIMIT);
-        assert!(!bdp.on_data(1), "no more pings once at the limit");
+        assert!(!bdp.on_data(1, true), "no more pings once at the limit");
     }
 }

@@ -196,16 +196,14 @@ impl Connection {
             );
             return;
         }
-        if let Some(increment) = self.conn_recv.consume(flow_len) {
+        let credit = self.conn_recv.consume(flow_len);
+        if let Some(increment) = credit {
             self.push_window_update(StreamId::ZERO, increment);
         }
         if let Some(bdp) = &mut self.bdp {
-            if bdp.on_data(flow_len) {
-                // Flush the connection credit first, so the peer's excessive-ping
-                // detection sees data flow around our ping (gRPC-Go does the same).
-                if let Some(increment) = self.conn_recv.take_credit() {
-                    self.push_window_update(StreamId::ZERO, increment);
-                }
+            // The ping follows the WINDOW_UPDATE just queued, so the peer's excessive-ping
+            // detection sees data flow around it (gRPC-Go flushes credit first, too).
+            if bdp.on_data(flow_len, credit.is_some()) {
                 self.control
                     .push_back(Ping::new(bdp::BDP_PING_PAYLOAD).into());
                 self.bdp_ping_queued = true;
