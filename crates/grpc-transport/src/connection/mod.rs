@@ -178,7 +178,7 @@ enum Shutdown {
 /// Multiplicative hashing for stream ids: they are unique integers, so no keyed hash is
 /// needed, and this is much cheaper than SipHash on the per-frame lookup.
 #[derive(Default)]
-struct StreamIdHasher(u64);
+pub(crate) struct StreamIdHasher(u64);
 
 impl Hasher for StreamIdHasher {
     fn finish(&self) -> u64 {
@@ -196,7 +196,7 @@ impl Hasher for StreamIdHasher {
     }
 }
 
-type StreamMap = HashMap<u32, Stream, BuildHasherDefault<StreamIdHasher>>;
+pub(crate) type StreamMap = HashMap<u32, Stream, BuildHasherDefault<StreamIdHasher>>;
 
 /// One HTTP/2 connection, client or server, without I/O. See the [module docs](self).
 #[derive(Debug)]

@@ -18,6 +18,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::hash::BuildHasherDefault;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -31,7 +32,7 @@ use tokio::time::Sleep;
 use super::error::Error;
 use super::stream::{Command, RecvItem, RecvStream, SendStream, StreamShared};
 use crate::ErrorCode;
-use crate::connection::{Connection, Event, Role};
+use crate::connection::{Connection, Event, Role, StreamIdHasher};
 use crate::frame::StreamId;
 use crate::hpack::HeaderField;
 
@@ -102,7 +103,8 @@ pub struct ConnectionTask<T> {
     command_tx: Option<mpsc::UnboundedSender<Command>>,
     read_buf: BytesMut,
     write_buf: BytesMut,
-    streams: HashMap<u32, StreamEntry>,
+    /// Keyed by stream id with the connection's cheap id hasher (no SipHash per frame).
+    streams: HashMap<u32, StreamEntry, BuildHasherDefault<StreamIdHasher>>,
     accept: Option<mpsc::UnboundedSender<IncomingRequest>>,
     pings: Vec<([u8; 8], oneshot::Sender<()>)>,
     timer: Pin<Box<Sleep>>,
@@ -153,7 +155,7 @@ where
             command_tx,
             read_buf: BytesMut::with_capacity(READ_CHUNK),
             write_buf: BytesMut::with_capacity(16 * 1024),
-            streams: HashMap::new(),
+            streams: HashMap::default(),
             accept,
             pings: Vec::new(),
             timer: Box::pin(tokio::time::sleep_until(tokio::time::Instant::now())),
