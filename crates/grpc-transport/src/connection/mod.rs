@@ -244,8 +244,6 @@ pub struct Connection {
     conn_recv: RecvWindow,
     conn_send: SendWindow,
     bdp: Option<BdpEstimator>,
-    /// A BDP ping is queued in `control` and not yet written.
-    bdp_ping_queued: bool,
 
     /// Control frames to write before any stream data.
     control: VecDeque<Frame>,
@@ -326,7 +324,6 @@ impl Connection {
             conn_recv,
             conn_send: SendWindow::new(DEFAULT_INITIAL_WINDOW_SIZE),
             bdp,
-            bdp_ping_queued: false,
             control: VecDeque::new(),
             queued_responses: 0,
             ready: VecDeque::new(),

@@ -80,10 +80,10 @@ impl Connection {
                 code: *code,
                 debug_data: debug_data.clone(),
             })
-        } else if self.streams.is_empty() && self.goaway_received.is_some() {
-            None
-        } else if self.streams.is_empty() && self.role == Role::Server {
-            // A client that hangs up between calls closes cleanly.
+        } else if self.streams.is_empty()
+            && (self.goaway_received.is_some() || self.role == Role::Server)
+        {
+            // After a clean GOAWAY, or a client hanging up between calls: a clean close.
             None
         } else {
             Some(ConnectionError::TransportClosed)
@@ -206,7 +206,6 @@ impl Connection {
             if bdp.on_data(flow_len, credit.is_some()) {
                 self.control
                     .push_back(Ping::new(bdp::BDP_PING_PAYLOAD).into());
-                self.bdp_ping_queued = true;
             }
         }
         if data.data().is_empty() && !data.is_end_stream() {
@@ -708,7 +707,7 @@ impl Connection {
             if let Some(enforcer) = &mut self.enforcer {
                 if !enforcer.on_ping(now, has_streams) {
                     // gRFC A8: too many pings.
-                    self.goaway_with_debug(ErrorCode::ENHANCE_YOUR_CALM, b"too_many_pings");
+                    self.fail(ErrorCode::ENHANCE_YOUR_CALM, "too_many_pings");
                     return;
                 }
             }
@@ -757,19 +756,6 @@ impl Connection {
                 .push_back((settings, now + self.config.settings_ack_timeout));
             self.control.push_back(settings.into());
         }
-    }
-
-    /// A connection error with specific debug data.
-    fn goaway_with_debug(&mut self, code: ErrorCode, debug: &'static [u8]) {
-        let last = self.goaway_last_stream_id();
-        self.goaway_sent = Some(last);
-        self.control.push_back(
-            GoAway::new(last, code)
-                .with_debug_data(Bytes::from_static(debug))
-                .into(),
-        );
-        let reason = std::str::from_utf8(debug).unwrap_or("connection error");
-        self.abort(Some(ConnectionError::Local { code, reason }), code);
     }
 
     // ---- GOAWAY (§6.8) --------------------------------------------------------------

@@ -58,7 +58,6 @@ impl Connection {
         while let Some(frame) = self.control.pop_front() {
             if let Frame::Ping(ping) = &frame {
                 if !ping.is_ack() && ping.payload() == bdp::BDP_PING_PAYLOAD {
-                    self.bdp_ping_queued = false;
                     if let Some(bdp) = &mut self.bdp {
                         bdp.on_ping_sent(now);
                     }

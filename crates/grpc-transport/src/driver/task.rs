@@ -252,11 +252,9 @@ where
                         Some(crate::connection::StreamState::HalfClosedLocal) => {
                             ErrorCode::NO_ERROR
                         }
-                        _ => ErrorCode::CANCEL,
+                        Some(_) => ErrorCode::CANCEL,
+                        None => return,
                     };
-                    if code == ErrorCode::CANCEL && self.conn.stream_state(id).is_none() {
-                        return;
-                    }
                     let _ = self.conn.reset_stream(id, code);
                 }
             }
