@@ -8,17 +8,16 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::error::Error;
 use super::stream::{Command, RecvStream, SendStream, StreamShared};
-use super::task::{ConnectionShared, ConnectionStats, ConnectionTask};
+use super::task::{self, ConnectionHandle, ConnectionStats, ConnectionTask};
 use super::tls;
-use crate::connection::{Config, Connection, Role};
+use crate::connection::{Config, Role};
 use crate::hpack::HeaderField;
 
 /// A handle to a client connection. Cheap to clone and safe to share across tasks; the
 /// connection stays open while any handle (or stream) is alive, then closes gracefully.
 #[derive(Clone, Debug)]
 pub struct Client {
-    commands: mpsc::UnboundedSender<Command>,
-    shared: Arc<ConnectionShared>,
+    connection: ConnectionHandle,
     buffer_limit: usize,
 }
 
@@ -32,14 +31,10 @@ impl Client {
     {
         config.role = Role::Client;
         let buffer_limit = config.max_send_buffer_per_stream;
-        let conn = Connection::new(config, tokio::time::Instant::now().into_std());
-        let (tx, rx) = mpsc::unbounded_channel();
-        let shared = Arc::new(ConnectionShared::default());
-        let task = ConnectionTask::new(io, conn, rx, None, None, shared.clone());
+        let (connection, task) = ConnectionTask::start(io, config, None);
         (
             Client {
-                commands: tx,
-                shared,
+                connection,
                 buffer_limit,
             },
             task,
@@ -53,11 +48,7 @@ impl Client {
         T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let (client, task) = Client::with_task(io, config);
-        tokio::spawn(async move {
-            if let Err(error) = task.await {
-                tracing::debug!(%error, "client connection ended with an error");
-            }
-        });
+        task::spawn(task);
         client
     }
 
@@ -107,7 +98,8 @@ impl Client {
         }
         let shared = StreamShared::new();
         let (recv_tx, recv_rx) = mpsc::unbounded_channel();
-        self.commands
+        self.connection
+            .commands
             .send(Command::Open {
                 stream: shared.clone(),
                 recv: recv_tx,
@@ -117,18 +109,19 @@ impl Client {
             .map_err(|_| self.closed_error().unwrap_or(Error::ConnectionClosed))?;
         let send = SendStream {
             shared: shared.clone(),
-            commands: self.commands.clone(),
+            commands: self.connection.commands.clone(),
             buffer_limit: self.buffer_limit,
             finished: end_stream,
         };
-        let recv = RecvStream::new(shared, self.commands.clone(), recv_rx);
+        let recv = RecvStream::new(shared, self.connection.commands.clone(), recv_rx);
         Ok((send, recv))
     }
 
     /// Sends a PING and waits for its acknowledgement.
     pub async fn ping(&self, payload: [u8; 8]) -> Result<(), Error> {
         let (reply, done) = oneshot::channel();
-        self.commands
+        self.connection
+            .commands
             .send(Command::Ping { payload, reply })
             .map_err(|_| Error::ConnectionClosed)?;
         done.await
@@ -137,40 +130,38 @@ impl Client {
 
     /// A snapshot of the connection's state (windows, streams, peer settings).
     pub async fn stats(&self) -> Result<ConnectionStats, Error> {
-        let (reply, stats) = tokio::sync::oneshot::channel();
-        self.commands
-            .send(Command::Stats { reply })
-            .map_err(|_| Error::ConnectionClosed)?;
-        stats.await.map_err(|_| Error::ConnectionClosed)
+        self.connection.stats().await
     }
 
     /// Starts a graceful shutdown: GOAWAY, no new streams, close once open streams end.
     pub fn shutdown(&self) {
-        let _ = self.commands.send(Command::Shutdown);
+        self.connection.shutdown();
     }
 
     /// Whether the connection is closed.
     pub fn is_closed(&self) -> bool {
-        self.shared
-            .closed
-            .load(std::sync::atomic::Ordering::Acquire)
+        self.connection.is_closed()
     }
 
     /// Waits until the connection is closed; returns its error, if it ended with one.
     pub async fn closed(&self) -> Option<Error> {
         loop {
-            let notified = self.shared.closed_notify.notified();
+            let notified = self.connection.shared.closed_notify.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
             if self.is_closed() {
-                return self.shared.error();
+                return self.connection.shared.error();
             }
             notified.await;
         }
     }
 
     fn closed_error(&self) -> Option<Error> {
-        self.is_closed()
-            .then(|| self.shared.error().unwrap_or(Error::ConnectionClosed))
+        self.is_closed().then(|| {
+            self.connection
+                .shared
+                .error()
+                .unwrap_or(Error::ConnectionClosed)
+        })
     }
 }

@@ -1,22 +1,17 @@
 //! The server side: serve one accepted transport, and take requests from [`Incoming`].
 
-use std::sync::Arc;
-
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
 
 use super::error::Error;
-use super::stream::Command;
-use super::task::ConnectionStats;
-use super::task::{ConnectionShared, ConnectionTask, IncomingRequest};
-use crate::connection::{Config, Connection, Role};
+use super::task::{self, ConnectionHandle, ConnectionStats, ConnectionTask, IncomingRequest};
+use crate::connection::{Config, Role};
 
 /// The requests arriving on one server connection.
 #[derive(Debug)]
 pub struct Incoming {
     requests: mpsc::UnboundedReceiver<IncomingRequest>,
-    commands: mpsc::UnboundedSender<Command>,
-    shared: Arc<ConnectionShared>,
+    connection: ConnectionHandle,
 }
 
 impl Incoming {
@@ -27,23 +22,12 @@ impl Incoming {
         T: AsyncRead + AsyncWrite + Unpin,
     {
         config.role = Role::Server;
-        let conn = Connection::new(config, tokio::time::Instant::now().into_std());
-        let (tx, rx) = mpsc::unbounded_channel();
-        let (accept_tx, accept_rx) = mpsc::unbounded_channel();
-        let shared = Arc::new(ConnectionShared::default());
-        let task = ConnectionTask::new(
-            io,
-            conn,
-            rx,
-            Some(tx.clone()),
-            Some(accept_tx),
-            shared.clone(),
-        );
+        let (accept_tx, requests) = mpsc::unbounded_channel();
+        let (connection, task) = ConnectionTask::start(io, config, Some(accept_tx));
         (
             Incoming {
-                requests: accept_rx,
-                commands: tx,
-                shared,
+                requests,
+                connection,
             },
             task,
         )
@@ -56,11 +40,7 @@ impl Incoming {
         T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let (incoming, task) = Incoming::with_task(io, config);
-        tokio::spawn(async move {
-            if let Err(error) = task.await {
-                tracing::debug!(%error, "server connection ended with an error");
-            }
-        });
+        task::spawn(task);
         incoming
     }
 
@@ -71,23 +51,17 @@ impl Incoming {
 
     /// A snapshot of the connection's state (windows, streams, peer settings).
     pub async fn stats(&self) -> Result<ConnectionStats, Error> {
-        let (reply, stats) = tokio::sync::oneshot::channel();
-        self.commands
-            .send(Command::Stats { reply })
-            .map_err(|_| Error::ConnectionClosed)?;
-        stats.await.map_err(|_| Error::ConnectionClosed)
+        self.connection.stats().await
     }
 
     /// Starts a graceful shutdown (two GOAWAYs with a PING between them; open streams
     /// finish, then the connection closes).
     pub fn shutdown(&self) {
-        let _ = self.commands.send(Command::Shutdown);
+        self.connection.shutdown();
     }
 
     /// Whether the connection is closed.
     pub fn is_closed(&self) -> bool {
-        self.shared
-            .closed
-            .load(std::sync::atomic::Ordering::Acquire)
+        self.connection.is_closed()
     }
 }

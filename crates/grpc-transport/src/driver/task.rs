@@ -134,11 +134,69 @@ fn now() -> std::time::Instant {
     tokio::time::Instant::now().into_std()
 }
 
+/// The application's end of a connection task: its command queue and closing state, shared
+/// by [`super::Client`] and [`super::Incoming`].
+#[derive(Clone, Debug)]
+pub(crate) struct ConnectionHandle {
+    pub(crate) commands: mpsc::UnboundedSender<Command>,
+    pub(crate) shared: Arc<ConnectionShared>,
+}
+
+impl ConnectionHandle {
+    pub(crate) async fn stats(&self) -> Result<ConnectionStats, Error> {
+        let (reply, stats) = oneshot::channel();
+        self.commands
+            .send(Command::Stats { reply })
+            .map_err(|_| Error::ConnectionClosed)?;
+        stats.await.map_err(|_| Error::ConnectionClosed)
+    }
+
+    pub(crate) fn shutdown(&self) {
+        let _ = self.commands.send(Command::Shutdown);
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.shared.closed.load(Ordering::Acquire)
+    }
+}
+
+/// Runs a connection task on the current tokio runtime, logging how it ended.
+pub(crate) fn spawn<T>(task: ConnectionTask<T>)
+where
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    tokio::spawn(async move {
+        if let Err(error) = task.await {
+            tracing::debug!(%error, "connection ended with an error");
+        }
+    });
+}
+
 impl<T> ConnectionTask<T>
 where
     T: AsyncRead + AsyncWrite + Unpin,
 {
-    pub(crate) fn new(
+    /// Creates the connection for `config.role` over `io`, its command queue and shared
+    /// state. A server passes `accept`, where requests the peer opens are delivered.
+    pub(crate) fn start(
+        io: T,
+        config: crate::connection::Config,
+        accept: Option<mpsc::UnboundedSender<IncomingRequest>>,
+    ) -> (ConnectionHandle, ConnectionTask<T>) {
+        let conn = Connection::new(config, now());
+        let (command_tx, commands) = mpsc::unbounded_channel();
+        let shared = Arc::new(ConnectionShared::default());
+        let handle = ConnectionHandle {
+            commands: command_tx.clone(),
+            shared: shared.clone(),
+        };
+        // Only a server needs a sender of its own (for handles of peer-opened streams).
+        let command_tx = accept.is_some().then_some(command_tx);
+        let task = ConnectionTask::new(io, conn, commands, command_tx, accept, shared);
+        (handle, task)
+    }
+
+    fn new(
         io: T,
         conn: Connection,
         commands: mpsc::UnboundedReceiver<Command>,
