@@ -90,30 +90,35 @@ impl Pair {
 
     /// One transmit from the client, delivered to the server. Returns whether bytes moved.
     pub fn client_to_server(&mut self) -> bool {
-        let mut wire = BytesMut::new();
-        while self.client.poll_transmit(self.now, &mut wire) {}
-        let moved = !wire.is_empty();
-        record_frames(&wire, true, &mut self.to_server);
-        self.server.recv(&mut wire, self.now);
-        self.client_events
-            .extend(std::iter::from_fn(|| self.client.poll_event()));
-        self.server_events
-            .extend(std::iter::from_fn(|| self.server.poll_event()));
+        let moved = shuttle(
+            &mut self.client,
+            &mut self.server,
+            self.now,
+            true,
+            &mut self.to_server,
+        );
+        self.collect_events();
         moved
     }
 
     /// One transmit from the server, delivered to the client.
     pub fn server_to_client(&mut self) -> bool {
-        let mut wire = BytesMut::new();
-        while self.server.poll_transmit(self.now, &mut wire) {}
-        let moved = !wire.is_empty();
-        record_frames(&wire, false, &mut self.to_client);
-        self.client.recv(&mut wire, self.now);
+        let moved = shuttle(
+            &mut self.server,
+            &mut self.client,
+            self.now,
+            false,
+            &mut self.to_client,
+        );
+        self.collect_events();
+        moved
+    }
+
+    fn collect_events(&mut self) {
         self.client_events
             .extend(std::iter::from_fn(|| self.client.poll_event()));
         self.server_events
             .extend(std::iter::from_fn(|| self.server.poll_event()));
-        moved
     }
 
     /// Advances the fake clock, firing due timers on both sides, then drives.
@@ -178,6 +183,23 @@ pub fn data_of(events: &[Event], stream: StreamId) -> Vec<u8> {
         .collect()
 }
 
+/// Everything `from` writes now, recorded into `seen` and delivered to `to`. Returns whether
+/// bytes moved.
+fn shuttle(
+    from: &mut Connection,
+    to: &mut Connection,
+    now: Instant,
+    from_client: bool,
+    seen: &mut Vec<Frame>,
+) -> bool {
+    let mut wire = BytesMut::new();
+    while from.poll_transmit(now, &mut wire) {}
+    let moved = !wire.is_empty();
+    record_frames(&wire, from_client, seen);
+    to.recv(&mut wire, now);
+    moved
+}
+
 fn record_frames(wire: &BytesMut, from_client: bool, out: &mut Vec<Frame>) {
     let mut copy = BytesMut::from(&wire[..]);
     if from_client && copy.starts_with(frame::PREFACE) {
@@ -202,42 +224,28 @@ impl RawPeer {
     /// A server under test, with the client preface and an empty SETTINGS already sent
     /// and the server's SETTINGS acknowledged.
     pub fn server(config: Config) -> RawPeer {
-        let now = Instant::now();
-        let mut peer = RawPeer {
-            conn: Connection::new(config, now),
-            now,
-            encoder: hpack::Encoder::new(),
-            decoder: hpack::Decoder::new(),
-            events: Vec::new(),
-        };
+        let mut peer = RawPeer::bare(config);
         let mut wire = BytesMut::from(&frame::PREFACE[..]);
-        frame::Settings::new().encode(&mut wire);
-        frame::Settings::ack().encode(&mut wire);
-        peer.conn.recv(&mut wire, now);
-        peer.read_frames();
-        peer.collect_events();
-        peer.events.clear();
+        peer.handshake(&mut wire);
         peer
     }
 
     /// A client under test, with the server's SETTINGS sent and the client's acknowledged.
     pub fn client(config: Config) -> RawPeer {
-        let now = Instant::now();
-        let mut peer = RawPeer {
-            conn: Connection::new(config, now),
-            now,
-            encoder: hpack::Encoder::new(),
-            decoder: hpack::Decoder::new(),
-            events: Vec::new(),
-        };
-        let mut wire = BytesMut::new();
-        frame::Settings::new().encode(&mut wire);
-        frame::Settings::ack().encode(&mut wire);
-        peer.conn.recv(&mut wire, now);
-        peer.read_frames();
-        peer.collect_events();
-        peer.events.clear();
+        let mut peer = RawPeer::bare(config);
+        peer.handshake(&mut BytesMut::new());
         peer
+    }
+
+    /// Appends an empty SETTINGS and an ACK of the connection's SETTINGS to `wire` (which
+    /// may hold a preface), delivers it, and discards what the connection says back.
+    fn handshake(&mut self, wire: &mut BytesMut) {
+        frame::Settings::new().encode(wire);
+        frame::Settings::ack().encode(wire);
+        self.conn.recv(wire, self.now);
+        self.read_frames();
+        self.collect_events();
+        self.events.clear();
     }
 
     /// Sends frames to the connection under test.
