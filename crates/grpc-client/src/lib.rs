@@ -1,0 +1,1 @@
+//! grpc-client (work in progress in this session; see docs/ARCHITECTURE.md).

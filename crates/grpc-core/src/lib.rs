@@ -1,0 +1,1 @@
+//! grpc-core (work in progress in this session; see docs/ARCHITECTURE.md).
