@@ -204,6 +204,47 @@ async fn dropping_the_request_cancels_the_server_side() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_signal_fires_when_the_client_cancels_an_idle_handler() {
+    let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+    let (outcome_tx, outcome_rx) = tokio::sync::oneshot::channel();
+    let channels = std::sync::Arc::new(std::sync::Mutex::new(Some((started_tx, outcome_tx))));
+    let addr = server(Config::server(), move |request: IncomingRequest| {
+        let channels = channels.clone();
+        async move {
+            let Some((started, outcome)) = channels.lock().unwrap().take() else {
+                return;
+            };
+            // The handler neither reads nor writes: only the signal can tell it to stop.
+            let signal = request.respond.stop_signal();
+            assert!(signal.failure().is_none());
+            let _ = started.send(());
+            let error = signal.stopped().await;
+            let _ = outcome.send(error);
+            drop(request);
+        }
+    })
+    .await;
+    let client = Client::connect_tcp(addr, Config::client()).await.unwrap();
+    let (send, recv) = client.send_request(request("/idle"), false).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), started_rx)
+        .await
+        .unwrap()
+        .unwrap();
+    drop(send);
+    drop(recv);
+    let error = tokio::time::timeout(Duration::from_secs(10), outcome_rx)
+        .await
+        .unwrap()
+        .unwrap();
+    match error {
+        Error::Reset {
+            code, remote: true, ..
+        } => assert_eq!(code, ErrorCode::CANCEL),
+        other => panic!("expected a CANCEL reset, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_concurrent_requests_share_one_connection() {
     let addr = server(
         Config::server(),

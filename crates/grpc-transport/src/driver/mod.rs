@@ -56,5 +56,5 @@ pub mod tls;
 pub use client::Client;
 pub use error::Error;
 pub use server::Incoming;
-pub use stream::{RecvStream, SendStream};
+pub use stream::{RecvStream, SendStream, StopSignal};
 pub use task::{ConnectionStats, ConnectionTask, IncomingRequest};

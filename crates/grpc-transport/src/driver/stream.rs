@@ -8,6 +8,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use tokio::sync::{Notify, mpsc};
@@ -230,6 +231,15 @@ impl SendStream {
         self.shared.failure()
     }
 
+    /// A handle that resolves when this stream fails: the peer reset it (a client cancelling
+    /// its call), a protocol error reset it, or the connection was lost. A server selects on
+    /// it to cancel a handler that is not reading or writing at that moment.
+    pub fn stop_signal(&self) -> StopSignal {
+        StopSignal {
+            shared: self.shared.clone(),
+        }
+    }
+
     fn ensure_open(&self) -> Result<(), Error> {
         if self.finished {
             return Err(Error::Stream(crate::connection::StreamError::SendClosed));
@@ -247,6 +257,34 @@ impl Drop for SendStream {
                 stream,
                 code: ErrorCode::CANCEL,
             });
+        }
+    }
+}
+
+/// Resolves when a stream fails (see [`SendStream::stop_signal`]). Cheap to clone; it does
+/// not keep the stream open.
+#[derive(Clone, Debug)]
+pub struct StopSignal {
+    shared: Arc<StreamShared>,
+}
+
+impl StopSignal {
+    /// The failure, if the stream failed already.
+    pub fn failure(&self) -> Option<Error> {
+        self.shared.failure()
+    }
+
+    /// Waits until the stream fails and returns why. Never resolves for a stream that ends
+    /// normally.
+    pub async fn stopped(&self) -> Error {
+        loop {
+            let notified = self.shared.send_ready.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if let Some(error) = self.shared.failure() {
+                return error;
+            }
+            notified.await;
         }
     }
 }
@@ -281,13 +319,17 @@ impl RecvStream {
     }
 
     async fn next_item(&mut self) -> RecvItem {
+        std::future::poll_fn(|cx| self.poll_item(cx)).await
+    }
+
+    fn poll_item(&mut self, cx: &mut Context<'_>) -> Poll<RecvItem> {
         if let Some(item) = self.peeked.take() {
-            return item;
+            return Poll::Ready(item);
         }
-        match self.items.recv().await {
+        self.items.poll_recv(cx).map(|item| match item {
             Some(item) => item,
             None => RecvItem::Error(self.shared.failure().unwrap_or(Error::ConnectionClosed)),
-        }
+        })
     }
 
     /// The response headers (client side): the first non-informational header block.
@@ -322,10 +364,18 @@ impl RecvStream {
     /// The next chunk of body data, or `None` at the end of the body. Taking a chunk
     /// credits its length back to the peer's stream window.
     pub async fn data(&mut self) -> Option<Result<Bytes, Error>> {
+        std::future::poll_fn(|cx| self.poll_data(cx)).await
+    }
+
+    /// The polling form of [`data`](RecvStream::data), for `Stream` implementations.
+    pub fn poll_data(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, Error>>> {
         if self.ended {
-            return None;
+            return Poll::Ready(None);
         }
-        match self.next_item().await {
+        let Poll::Ready(item) = self.poll_item(cx) else {
+            return Poll::Pending;
+        };
+        Poll::Ready(match item {
             RecvItem::Data { data, end_stream } => {
                 self.ended = end_stream;
                 if !data.is_empty() && !end_stream {
@@ -352,7 +402,7 @@ impl RecvStream {
                 self.ended = true;
                 Some(Err(error))
             }
-        }
+        })
     }
 
     /// The trailers, after the body was read to its end; `None` if the stream ended
