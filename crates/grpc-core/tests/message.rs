@@ -273,42 +273,128 @@ mod prost_codec {
 mod bombs {
     use super::*;
 
-    /// A bomb: 100 MiB of zeros, compressed, built without holding the 100 MiB in memory.
-    fn bomb(c: &Arc<dyn Compressor>) -> Bytes {
-        use std::io::Write;
-        let zeros = vec![0u8; MIB];
-        let mut body = Vec::new();
-        match c.name() {
-            #[cfg(feature = "gzip")]
-            "gzip" => {
-                let mut e = flate2::write::GzEncoder::new(&mut body, flate2::Compression::best());
-                for _ in 0..100 {
-                    e.write_all(&zeros).unwrap();
-                }
-                e.finish().unwrap();
+    /// Writes bits least significant first, as deflate packs them (RFC 1951 §3.1.1).
+    struct Bits {
+        out: Vec<u8>,
+        acc: u64,
+        n: u32,
+    }
+
+    impl Bits {
+        fn put(&mut self, value: u32, bits: u32) {
+            self.acc |= u64::from(value) << self.n;
+            self.n += bits;
+            while self.n >= 8 {
+                self.out.push(self.acc as u8);
+                self.acc >>= 8;
+                self.n -= 8;
             }
-            #[cfg(feature = "deflate")]
-            "deflate" => {
-                let mut e = flate2::write::ZlibEncoder::new(&mut body, flate2::Compression::best());
-                for _ in 0..100 {
-                    e.write_all(&zeros).unwrap();
-                }
-                e.finish().unwrap();
-            }
-            #[cfg(feature = "zstd")]
-            "zstd" => {
-                let mut e = zstd::stream::write::Encoder::new(&mut body, 3).unwrap();
-                for _ in 0..100 {
-                    e.write_all(&zeros).unwrap();
-                }
-                e.finish().unwrap();
-            }
-            other => panic!("no bomb for {other}"),
         }
+
+        /// Huffman codes go most significant bit first.
+        fn code(&mut self, code: u32, bits: u32) {
+            self.put(code.reverse_bits() >> (32 - bits), bits);
+        }
+
+        fn finish(mut self) -> Vec<u8> {
+            if self.n > 0 {
+                self.out.push(self.acc as u8);
+            }
+            self.out
+        }
+    }
+
+    /// A raw deflate stream of `total` zeros, written directly (compressing 100 MiB in a debug
+    /// build takes seconds): one fixed-Huffman block (RFC 1951 §3.2.6) with a literal 0 and
+    /// then length-258, distance-1 copies, 13 bits each.
+    fn zeros_deflate(total: usize) -> Vec<u8> {
+        let mut b = Bits {
+            out: Vec::new(),
+            acc: 0,
+            n: 0,
+        };
+        b.put(1, 1); // BFINAL
+        b.put(1, 2); // BTYPE = 01, fixed Huffman codes
+        let literal_zero = |b: &mut Bits| b.code(0x30, 8); // literals 0..=143: 00110000 + lit
+        literal_zero(&mut b);
+        let rest = total - 1;
+        for _ in 0..rest / 258 {
+            b.code(0b1100_0101, 8); // length code 285 = 258, no extra bits
+            b.code(0, 5); // distance code 0 = 1
+        }
+        for _ in 0..rest % 258 {
+            literal_zero(&mut b);
+        }
+        b.code(0, 7); // end of block (256)
+        b.finish()
+    }
+
+    /// A bomb: 100 MiB of zeros, compressed, framed. For gzip and zlib the trailer checksum is
+    /// left zero: a decoder must give up at the size limit long before it gets there.
+    fn bomb(c: &Arc<dyn Compressor>) -> Bytes {
+        let total = 100 * MIB;
+        let body = match c.name() {
+            "gzip" => {
+                let mut v = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
+                v.extend(zeros_deflate(total));
+                v.extend([0u8; 8]);
+                v
+            }
+            "deflate" => {
+                let mut v = vec![0x78, 0x9c];
+                v.extend(zeros_deflate(total));
+                v.extend([0u8; 4]);
+                v
+            }
+            _ => {
+                // zstd is fast enough to compress the real thing.
+                let mut out = BytesMut::new();
+                c.compress(&vec![0u8; total], &mut out).unwrap();
+                out.to_vec()
+            }
+        };
         let mut wire = BytesMut::new();
         grpc_core::framing::encode_header(true, u32::try_from(body.len()).unwrap(), &mut wire);
         wire.extend_from_slice(&body);
         wire.freeze()
+    }
+
+    #[cfg(any(feature = "gzip", feature = "deflate"))]
+    #[test]
+    fn handmade_deflate_is_valid() {
+        // The writer above produces what a real inflater accepts.
+        for c in compressors().into_iter().flatten() {
+            if c.name() == "zstd" {
+                continue;
+            }
+            let small = 10_000;
+            let mut body = if c.name() == "gzip" {
+                vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff]
+            } else {
+                vec![0x78, 0x9c]
+            };
+            body.extend(zeros_deflate(small));
+            let zeros = vec![0u8; small];
+            if c.name() == "gzip" {
+                let mut crc = flate2::Crc::new();
+                crc.update(&zeros);
+                body.extend(crc.sum().to_le_bytes());
+                body.extend(crc.amount().to_le_bytes());
+            } else {
+                // Adler-32 of n zeros: A = 1, B = n (RFC 1950 §8.2), big-endian.
+                let adler = (u32::try_from(small).unwrap() << 16) | 1;
+                body.extend(adler.to_be_bytes());
+            }
+            let mut out = BytesMut::new();
+            c.decompress(&body, &mut out, small).unwrap();
+            assert_eq!(&out[..], &zeros[..]);
+            let mut probe = BytesMut::new();
+            let too_small = c.decompress(&body, &mut probe, small - 1);
+            assert!(matches!(
+                too_small,
+                Err(grpc_core::compression::DecompressError::TooLarge)
+            ));
+        }
     }
 
     #[test]
