@@ -149,11 +149,8 @@ impl FrameDecoder {
                             data,
                         }));
                     }
-                    // The message continues in later payloads: gather it, sized once.
+                    // The message continues in later payloads: gather it once it is all here.
                     self.header = Some(header);
-                    self.partial.reserve(total);
-                } else {
-                    self.partial.reserve(HEADER_LEN);
                 }
             }
 
@@ -162,6 +159,13 @@ impl FrameDecoder {
                 Some(h) => HEADER_LEN + h.len,
                 None => HEADER_LEN,
             };
+            // Copy nothing until the whole prefix or body has arrived, then copy it once into
+            // a buffer of exactly its size. Reserving the declared length up front would let a
+            // peer make us allocate the maximum message size per stream with five octets.
+            if self.partial.len() + self.chunk_bytes < needed {
+                return Ok(None);
+            }
+            self.partial.reserve(needed - self.partial.len());
             while self.partial.len() < needed {
                 let Some(front) = self.chunks.front_mut() else {
                     return Ok(None);
@@ -180,7 +184,6 @@ impl FrameDecoder {
                     let header =
                         Self::parse_header(self.max_message_size, &self.partial[..HEADER_LEN])?;
                     self.header = Some(header);
-                    self.partial.reserve(header.len);
                 }
                 Some(header) => {
                     self.header = None;
@@ -227,6 +230,21 @@ mod tests {
         v.extend_from_slice(&u32::try_from(payload.len()).unwrap_or(0).to_be_bytes());
         v.extend_from_slice(payload);
         v
+    }
+
+    #[test]
+    fn a_declared_length_allocates_nothing_until_the_message_arrives() {
+        let mut decoder = FrameDecoder::new(4 << 20);
+        // A prefix announcing 4 MiB, split so the slow path runs, and a few body octets.
+        decoder.push(Bytes::from_static(&[0, 0, 0x40]));
+        decoder.push(Bytes::from_static(&[0, 0, 1, 2, 3]));
+        assert!(matches!(decoder.next_frame(), Ok(None)));
+        assert!(decoder.partial.capacity() < 64, "{}", decoder.partial.capacity());
+        // The rest arrives: one exact-size copy.
+        decoder.push(Bytes::from(vec![7u8; (4 << 20) - 3]));
+        let frame = decoder.next_frame().ok().flatten().map(|f| f.data.len());
+        assert_eq!(frame, Some(4 << 20));
+        assert_eq!(decoder.buffered(), 0);
     }
 
     #[test]
