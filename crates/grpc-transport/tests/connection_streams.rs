@@ -595,6 +595,63 @@ fn reset_stream_sends_rst_stream_with_the_code() {
 }
 
 #[test]
+fn a_server_that_stops_receiving_resets_with_no_error_right_behind_its_response() {
+    let mut pair = Pair::connected();
+    let stream = pair.client.open_stream(request("/"), false).unwrap();
+    pair.client
+        .send_data(stream, Bytes::from_static(b"first part"), false)
+        .unwrap();
+    pair.drive();
+    // The whole response is queued, then the server stops reading the request: the reset
+    // must not overtake (or drop) the queued response (RFC 9113 §8.1).
+    pair.server.send_headers(stream, response("200"), false).unwrap();
+    pair.server
+        .send_data(stream, Bytes::from_static(b"answer"), false)
+        .unwrap();
+    pair.server.send_trailers(stream, trailers()).unwrap();
+    pair.server.stop_receiving(stream).unwrap();
+    pair.to_client.clear();
+    pair.drive();
+    let kinds: Vec<&str> = pair
+        .to_client
+        .iter()
+        .filter(|f| f.stream_id() == stream)
+        .map(|f| match f {
+            Frame::Headers(h) if h.is_end_stream() => "trailers",
+            Frame::Headers(_) => "headers",
+            Frame::Data(_) => "data",
+            Frame::Reset(_) => "reset",
+            _ => "other",
+        })
+        .collect();
+    assert_eq!(kinds, ["headers", "data", "trailers", "reset"]);
+    assert_eq!(resets(&pair.to_client), vec![(1, ErrorCode::NO_ERROR)]);
+    assert_eq!(pair.client_data(stream), b"answer");
+    assert_eq!(pair.server.open_streams(), 0);
+}
+
+#[test]
+fn a_server_that_stops_receiving_before_answering_cancels() {
+    let mut pair = Pair::connected();
+    let stream = pair.client.open_stream(request("/"), false).unwrap();
+    pair.drive();
+    pair.server.stop_receiving(stream).unwrap();
+    pair.drive();
+    assert_eq!(resets(&pair.to_client), vec![(1, ErrorCode::CANCEL)]);
+}
+
+#[test]
+fn a_client_that_stops_receiving_cancels_even_after_its_request_ended() {
+    let mut pair = Pair::connected();
+    let stream = pair.client.open_stream(request("/"), true).unwrap();
+    pair.drive();
+    pair.client.stop_receiving(stream).unwrap();
+    pair.drive();
+    assert_eq!(resets(&pair.to_server), vec![(1, ErrorCode::CANCEL)]);
+    assert_eq!(pair.client.open_streams(), 0);
+}
+
+#[test]
 fn resetting_a_stream_that_never_left_sends_nothing() {
     let mut server = Config::server();
     server.max_concurrent_streams = Some(1);

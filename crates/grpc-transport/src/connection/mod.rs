@@ -619,6 +619,33 @@ impl Connection {
         Ok(())
     }
 
+    /// The application will not read the rest of what the peer sends on `stream`.
+    ///
+    /// - If the peer already finished sending, nothing happens.
+    /// - A server whose response is complete (END_STREAM queued) asks the client to stop
+    ///   sending with RST_STREAM NO_ERROR (RFC 9113 §8.1), sent right behind the last frame
+    ///   of the response, never ahead of it; until then the rest of the request is dropped.
+    /// - Otherwise the stream is cancelled (RST_STREAM CANCEL, §8.7): a client that no longer
+    ///   wants the response, or a server that has not finished answering.
+    pub fn stop_receiving(&mut self, stream: StreamId) -> Result<(), StreamError> {
+        let role = self.role;
+        let s = self
+            .streams
+            .get_mut(&stream.get())
+            .ok_or(StreamError::Unknown)?;
+        if s.recv_end {
+            return Ok(());
+        }
+        if role == Role::Server && s.end_queued {
+            if !(s.end_written && s.queue.is_empty()) {
+                s.discard_recv = true;
+                return Ok(());
+            }
+            return self.reset_stream(stream, ErrorCode::NO_ERROR);
+        }
+        self.reset_stream(stream, ErrorCode::CANCEL)
+    }
+
     /// The application consumed `len` octets of data received on `stream`: credit them to
     /// the stream window (a WINDOW_UPDATE goes out once a quarter of the window is due).
     /// Unknown or closed streams are ignored.

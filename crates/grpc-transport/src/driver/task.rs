@@ -303,17 +303,8 @@ where
             }
             Command::StopReceiving { stream } => {
                 if let Some(id) = self.id_of(&stream) {
-                    // The application lost interest in the rest of the peer's message. If
-                    // our side is complete, NO_ERROR tells the peer to stop sending
-                    // (RFC 9113 §8.1); otherwise the stream is cancelled.
-                    let code = match self.conn.stream_state(id) {
-                        Some(crate::connection::StreamState::HalfClosedLocal) => {
-                            ErrorCode::NO_ERROR
-                        }
-                        Some(_) => ErrorCode::CANCEL,
-                        None => return,
-                    };
-                    let _ = self.conn.reset_stream(id, code);
+                    // NO_ERROR behind a complete response (server), CANCEL otherwise.
+                    let _ = self.conn.stop_receiving(id);
                 }
             }
             Command::Ping { payload, reply } => {
