@@ -367,7 +367,8 @@ impl Channel {
         UnaryService::new(self.clone(), path, codec)
     }
 
-    /// The channel's connectivity state (no side effects: an idle channel stays idle).
+    /// The channel's connectivity state. Does not start connecting: an idle channel stays
+    /// idle until its next call.
     pub fn connectivity_state(&self) -> ConnectivityState {
         self.inner.subchannel.state()
     }

@@ -217,9 +217,17 @@ impl Subchannel {
         }
     }
 
-    /// The current state, without side effects.
+    /// The current state. Notices a connection that closed (back to Idle) but does not
+    /// start connecting.
     pub(crate) fn state(&self) -> ConnectivityState {
-        self.shared.lock().state.connectivity()
+        let guarded = self.shared.lock();
+        if let State::Ready { client, .. } = &guarded.state {
+            if client.is_closed() {
+                self.shared.set(guarded, State::Idle);
+                return ConnectivityState::Idle;
+            }
+        }
+        guarded.state.connectivity()
     }
 
     /// Returns a usable transport, connecting if the channel is idle. In transient failure

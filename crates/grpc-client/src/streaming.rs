@@ -208,6 +208,10 @@ impl<T> RequestSink<T> {
         let Some(send) = self.send.as_mut() else {
             return Err(Status::internal("send after close_send"));
         };
+        if self.deadline.is_some_and(|d| d <= Instant::now()) {
+            send.reset(ErrorCode::CANCEL);
+            return Err(deadline_exceeded(self.timeout));
+        }
         if self.slot.is_cancelled() {
             return Err(Status::cancelled("call was cancelled"));
         }
@@ -229,6 +233,10 @@ impl<T> RequestSink<T> {
         let Some(send) = self.send.as_mut() else {
             return Ok(());
         };
+        if self.deadline.is_some_and(|d| d <= Instant::now()) {
+            send.reset(ErrorCode::CANCEL);
+            return Err(deadline_exceeded(self.timeout));
+        }
         if !self.slot.begin_close() {
             return Err(Status::cancelled("call was cancelled"));
         }

@@ -196,6 +196,41 @@ pub struct TestServer {
     tasks: Arc<Mutex<Vec<AbortHandle>>>,
     /// Requests accepted so far.
     pub requests: Arc<AtomicUsize>,
+    /// Connections accepted so far.
+    pub connections: Arc<AtomicUsize>,
+    /// Notified to send GOAWAY (graceful shutdown) on every connection.
+    go_away: Arc<tokio::sync::Notify>,
+}
+
+/// What every connection of a server shares.
+#[derive(Clone)]
+struct ServerShared {
+    tasks: Arc<Mutex<Vec<AbortHandle>>>,
+    requests: Arc<AtomicUsize>,
+    connections: Arc<AtomicUsize>,
+    go_away: Arc<tokio::sync::Notify>,
+}
+
+impl ServerShared {
+    fn new() -> ServerShared {
+        ServerShared {
+            tasks: Arc::new(Mutex::new(Vec::new())),
+            requests: Arc::new(AtomicUsize::new(0)),
+            connections: Arc::new(AtomicUsize::new(0)),
+            go_away: Arc::new(tokio::sync::Notify::new()),
+        }
+    }
+
+    fn server(self, addr: SocketAddr, accept: AbortHandle) -> TestServer {
+        self.tasks.lock().unwrap().push(accept);
+        TestServer {
+            addr,
+            tasks: self.tasks,
+            requests: self.requests,
+            connections: self.connections,
+            go_away: self.go_away,
+        }
+    }
 }
 
 impl TestServer {
@@ -239,34 +274,27 @@ impl TestServer {
         F: Future<Output = ()> + Send + 'static,
     {
         let addr = listener.local_addr().unwrap();
-        let tasks = Arc::new(Mutex::new(Vec::new()));
-        let requests = Arc::new(AtomicUsize::new(0));
+        let shared = ServerShared::new();
         let accept = {
-            let tasks = tasks.clone();
-            let requests = requests.clone();
+            let shared = shared.clone();
             tokio::spawn(async move {
                 while let Ok((tcp, _)) = listener.accept().await {
                     tcp.set_nodelay(true).unwrap();
                     match &tls {
-                        None => serve_connection(tcp, &tasks, &requests, handler.clone()),
+                        None => serve_connection(tcp, &shared, handler.clone()),
                         Some(acceptor) => {
                             let Ok(stream) =
                                 grpc_transport::driver::tls::accept(tcp, acceptor).await
                             else {
                                 continue;
                             };
-                            serve_connection(stream, &tasks, &requests, handler.clone());
+                            serve_connection(stream, &shared, handler.clone());
                         }
                     }
                 }
             })
         };
-        tasks.lock().unwrap().push(accept.abort_handle());
-        TestServer {
-            addr,
-            tasks,
-            requests,
-        }
+        shared.server(addr, accept.abort_handle())
     }
 
     /// Serves plaintext on a Unix socket at `path`.
@@ -276,23 +304,16 @@ impl TestServer {
         F: Future<Output = ()> + Send + 'static,
     {
         let listener = tokio::net::UnixListener::bind(path).unwrap();
-        let tasks = Arc::new(Mutex::new(Vec::new()));
-        let requests = Arc::new(AtomicUsize::new(0));
+        let shared = ServerShared::new();
         let accept = {
-            let tasks = tasks.clone();
-            let requests = requests.clone();
+            let shared = shared.clone();
             tokio::spawn(async move {
                 while let Ok((stream, _)) = listener.accept().await {
-                    serve_connection(stream, &tasks, &requests, handler.clone());
+                    serve_connection(stream, &shared, handler.clone());
                 }
             })
         };
-        tasks.lock().unwrap().push(accept.abort_handle());
-        TestServer {
-            addr: "127.0.0.1:0".parse().unwrap(),
-            tasks,
-            requests,
-        }
+        shared.server("127.0.0.1:0".parse().unwrap(), accept.abort_handle())
     }
 
     pub fn target(&self) -> String {
@@ -309,6 +330,16 @@ impl TestServer {
     pub fn request_count(&self) -> usize {
         self.requests.load(Ordering::SeqCst)
     }
+
+    pub fn connection_count(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
+    }
+
+    /// Starts a graceful shutdown (GOAWAY) of every open connection; the listener keeps
+    /// accepting new ones.
+    pub fn go_away(&self) {
+        self.go_away.notify_waiters();
+    }
 }
 
 impl Drop for TestServer {
@@ -317,33 +348,37 @@ impl Drop for TestServer {
     }
 }
 
-fn serve_connection<T, H, F>(
-    io: T,
-    tasks: &Arc<Mutex<Vec<AbortHandle>>>,
-    requests: &Arc<AtomicUsize>,
-    handler: H,
-) where
+fn serve_connection<T, H, F>(io: T, shared: &ServerShared, handler: H)
+where
     T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     H: Fn(ServerCall) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = ()> + Send + 'static,
 {
+    shared.connections.fetch_add(1, Ordering::SeqCst);
     let (mut incoming, task) = Incoming::with_task(io, Config::server());
     let connection = tokio::spawn(async move {
         let _ = task.await;
     });
-    let requests = requests.clone();
-    let tasks_for_requests = tasks.clone();
-    let dispatch = tokio::spawn(async move {
-        while let Some(request) = incoming.accept().await {
-            requests.fetch_add(1, Ordering::SeqCst);
-            let handle = tokio::spawn(handler.clone()(ServerCall::new(request)));
-            tasks_for_requests
-                .lock()
-                .unwrap()
-                .push(handle.abort_handle());
-        }
-    });
-    let mut tasks = tasks.lock().unwrap();
+    let dispatch = {
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let go_away = shared.go_away.clone();
+            loop {
+                let request = tokio::select! {
+                    request = incoming.accept() => request,
+                    () = go_away.notified() => {
+                        incoming.shutdown();
+                        continue;
+                    }
+                };
+                let Some(request) = request else { break };
+                shared.requests.fetch_add(1, Ordering::SeqCst);
+                let handle = tokio::spawn(handler.clone()(ServerCall::new(request)));
+                shared.tasks.lock().unwrap().push(handle.abort_handle());
+            }
+        })
+    };
+    let mut tasks = shared.tasks.lock().unwrap();
     tasks.push(connection.abort_handle());
     tasks.push(dispatch.abort_handle());
 }
