@@ -92,6 +92,13 @@ impl ChannelBuilder {
     /// Connects with TLS, trusting the CA certificates in `ca_pem` (PEM). Fails with
     /// INVALID_ARGUMENT if the PEM holds no usable certificate.
     pub fn tls_ca_pem(self, ca_pem: &[u8]) -> Result<ChannelBuilder, Status> {
+        use rustls::pki_types::CertificateDer;
+        use rustls::pki_types::pem::PemObject;
+        if CertificateDer::pem_slice_iter(ca_pem).next().is_none() {
+            return Err(Status::invalid_argument(
+                "no CA certificate in the PEM data",
+            ));
+        }
         let config = tls::client_config(ca_pem)
             .map_err(|e| Status::invalid_argument(format!("invalid CA certificates: {e}")))?;
         Ok(self.tls_config(config))

@@ -18,6 +18,7 @@ use bytes::Bytes;
 use grpc_core::compression::{self, Compressor};
 use grpc_core::credentials::{AuthContext, CallCredentials};
 use grpc_core::{Code, Extensions, Metadata, Status, headers};
+use grpc_transport::ErrorCode;
 use grpc_transport::connection::OpenError;
 use grpc_transport::driver::{Error, RecvStream, SendStream};
 use grpc_transport::hpack::HeaderField;
@@ -301,6 +302,13 @@ pub(crate) fn status_from_transport(error: &Error) -> Status {
             never_processed: true,
             ..
         } => Status::unavailable(format!("stream refused by the server: {error}")),
+        // The transport resets every stream of a connection that ends with CANCEL "from
+        // us"; a reset of our own never gets here (the call's outcome is decided first).
+        Error::Reset {
+            code: ErrorCode::CANCEL,
+            remote: false,
+            ..
+        } => Status::unavailable("connection lost"),
         Error::Reset { code, .. } => Status::new(Code::from_h2_error(code.0), error.to_string()),
         Error::Open(OpenError::InvalidHeaders(_)) | Error::Stream(_) => {
             Status::internal(error.to_string())
@@ -343,7 +351,6 @@ mod tests {
 
     #[test]
     fn transport_errors_map_to_grpc_codes() {
-        use grpc_transport::ErrorCode;
         let reset = |code, never_processed| Error::Reset {
             code,
             remote: true,

@@ -36,6 +36,15 @@ pub(crate) enum Canceller {
 }
 
 impl Canceller {
+    /// Whether the request sink cancelled the call (its reset then reaches the receiving
+    /// side as a transport error).
+    pub(crate) fn cancelled_by_sender(&self) -> bool {
+        match self {
+            Canceller::Owned(_) => false,
+            Canceller::Shared(slot) => slot.is_cancelled_by_either(),
+        }
+    }
+
     /// Resets the stream with CANCEL (if it is still open), then drops `recv`.
     pub(crate) fn cancel(&mut self, recv: Option<RecvStream>) {
         match self {
@@ -64,6 +73,8 @@ struct SlotState {
     receiver_gone: bool,
     /// A `RecvStream` for the closing sink to drop after its reset.
     orphan: Option<RecvStream>,
+    /// The sink was dropped before half-closing: it cancelled the call.
+    sender_gone: bool,
 }
 
 impl SendSlot {
@@ -128,5 +139,16 @@ impl SendSlot {
     /// Whether the receiving side cancelled the call.
     pub(crate) fn is_cancelled(&self) -> bool {
         self.lock().receiver_gone
+    }
+
+    /// The sink is dropped before half-closing (its `SendStream` resets the stream).
+    pub(crate) fn sender_gone(&self) {
+        self.lock().sender_gone = true;
+    }
+
+    /// Whether either side cancelled the call.
+    pub(crate) fn is_cancelled_by_either(&self) -> bool {
+        let state = self.lock();
+        state.receiver_gone || state.sender_gone
     }
 }

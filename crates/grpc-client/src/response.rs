@@ -400,6 +400,8 @@ impl ResponseReader {
         let status = if self.settings.deadline.is_some_and(|d| d <= Instant::now()) {
             // Our own reset after the deadline shows up here as CANCEL.
             deadline_exceeded(self.settings.timeout)
+        } else if self.canceller.cancelled_by_sender() {
+            Status::cancelled("call cancelled: its request sink was dropped")
         } else {
             status_from_transport(error)
         };

@@ -277,6 +277,9 @@ impl<T> RequestSink<T> {
             // Our own reset after the deadline shows up as CANCEL.
             return Err(deadline_exceeded(self.timeout));
         }
+        if self.slot.is_cancelled() {
+            return Err(Status::cancelled("call was cancelled"));
+        }
         Err(status_from_transport(&error))
     }
 }
@@ -286,6 +289,8 @@ impl<T> Drop for RequestSink<T> {
         if let Some(send) = self.send.take() {
             if self.closing {
                 self.slot.abandon_close(send);
+            } else {
+                self.slot.sender_gone();
             }
             // Otherwise the unfinished `SendStream` resets the stream with CANCEL as it
             // drops (a sink dropped without close_send cancels the call).
