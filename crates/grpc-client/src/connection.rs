@@ -42,6 +42,7 @@ use crate::target::Address;
 
 /// The connectivity state of a channel (gRPC's `connectivity-semantics-and-api.md`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum ConnectivityState {
     /// Not connected and not trying; the next call connects.
     Idle,
@@ -234,30 +235,35 @@ impl Subchannel {
     /// it fails with the last connection error (UNAVAILABLE) unless `wait_for_ready`, in which
     /// case it waits for the next successful attempt. The caller bounds the wait (deadline).
     pub(crate) async fn pick(&self, wait_for_ready: bool) -> Result<Picked, Status> {
+        // Fast path (a connected channel): one short lock, no waiter registered.
+        if let Some(picked) = self.try_pick(wait_for_ready) {
+            return picked;
+        }
         loop {
             let notified = self.shared.changed.notified();
             let mut notified = std::pin::pin!(notified);
             notified.as_mut().enable();
-            {
-                let mut guarded = self.shared.lock();
-                self.refresh(&mut guarded);
-                match &guarded.state {
-                    State::Ready { client, generation } => {
-                        return Ok(Picked {
-                            client: client.clone(),
-                            lease: ConnectionLease {
-                                shared: Arc::downgrade(&self.shared),
-                                generation: *generation,
-                            },
-                        });
-                    }
-                    State::TransientFailure { error } if !wait_for_ready => {
-                        return Err(error.clone());
-                    }
-                    _ => {}
-                }
+            if let Some(picked) = self.try_pick(wait_for_ready) {
+                return picked;
             }
             notified.await;
+        }
+    }
+
+    /// The pick's answer if there is one now; `None` means wait for a state change.
+    fn try_pick(&self, wait_for_ready: bool) -> Option<Result<Picked, Status>> {
+        let mut guarded = self.shared.lock();
+        self.refresh(&mut guarded);
+        match &guarded.state {
+            State::Ready { client, generation } => Some(Ok(Picked {
+                client: client.clone(),
+                lease: ConnectionLease {
+                    shared: Arc::downgrade(&self.shared),
+                    generation: *generation,
+                },
+            })),
+            State::TransientFailure { error } if !wait_for_ready => Some(Err(error.clone())),
+            _ => None,
         }
     }
 
