@@ -2,18 +2,16 @@
 //! connect, reconnect with backoff.
 //!
 //! ```text
-//!            first call / connect()              attempt succeeds
-//!   Idle ──────────────────────────▶ Connecting ──────────────────▶ Ready
-//!    ▲                                   │                          │
-//!    │ connection closed or GOAWAY       │ attempt fails            │
-//!    └───────────────────────────────────┼──────────────────────────┘
-//!                                        ▼
-//!                               TransientFailure ◀──┐ attempt fails after the backoff
-//!                                        │          │ (gRPC's "sticky" failure)
-//!                                        └──────────┘
-//!                                        │ attempt succeeds
-//!                                        ▼
-//!                                      Ready
+//!          a call, connect()          succeeds
+//!   Idle ─────────────────▶ Connecting ───────▶ Ready
+//!    ▲                          │ fails           ▲ │
+//!    │                          ▼     succeeds    │ │
+//!    │                  TransientFailure ─────────┘ │
+//!    │                    │     ▲                   │
+//!    │                    └─────┘ retry after       │
+//!    │                      the backoff fails       │
+//!    └──────────────────────────────────────────────┘
+//!       the connection closed, or refused a stream after GOAWAY
 //! ```
 //!
 //! The state follows gRPC-Go's addrConn and pick_first: a channel connects on its first call
@@ -22,6 +20,11 @@
 //! where a background task keeps retrying with [`crate::ConnectBackoff`] (each attempt
 //! bounded by `max(backoff, connect_timeout)`) until it succeeds or the channel is dropped.
 //! In TransientFailure, calls fail fast with UNAVAILABLE unless they are wait-for-ready.
+//!
+//! Ready means the transport is up (TCP connected, TLS handshake done, HTTP/2 preface and
+//! SETTINGS sent). The transport does not report when the server's SETTINGS arrive, so a
+//! peer that accepts connections but does not speak HTTP/2 shows up as failing calls
+//! (UNAVAILABLE), not as a failed connection attempt.
 //!
 //! The current transport handle sits behind a short `std::sync::Mutex`, taken once per call
 //! to clone it. The load-balancing issue replaces this with an atomically swapped picker.

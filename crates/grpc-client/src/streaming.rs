@@ -312,15 +312,27 @@ impl<T> fmt::Debug for RequestSink<T> {
 pub struct ClientStreamingCall<Req, Resp> {
     sink: RequestSink<Req>,
     responses: Streaming<Resp>,
+    /// A response message read while finding out why a send failed (a server may answer
+    /// before the request stream ends); `finish` returns it.
+    early_response: Option<Resp>,
+    /// More than one response message arrived early (a cardinality violation).
+    extra_responses: bool,
 }
 
 impl<Req, Resp> ClientStreamingCall<Req, Resp> {
     pub(crate) fn new(sink: RequestSink<Req>, responses: Streaming<Resp>) -> Self {
-        ClientStreamingCall { sink, responses }
+        ClientStreamingCall {
+            sink,
+            responses,
+            early_response: None,
+            extra_responses: false,
+        }
     }
 
-    /// Sends one request message. If the server already ended the call, fails with the
-    /// call's status.
+    /// Sends one request message. If the server already ended the call with an error,
+    /// fails with that status. If it ended the call with OK (it answered before reading
+    /// every request), fails too, and [`finish`](ClientStreamingCall::finish) returns the
+    /// response.
     pub async fn send(&mut self, message: Req) -> Result<(), Status> {
         match self.sink.send(message).await {
             Ok(()) => Ok(()),
@@ -332,19 +344,26 @@ impl<Req, Resp> ClientStreamingCall<Req, Resp> {
     /// trailers.
     pub async fn finish(mut self) -> Result<Response<Resp>, Status> {
         if let Err(status) = self.sink.close_send().await {
-            return Err(self.status_after_send_error(status).await);
+            // A server that answered early may have closed the stream already: its
+            // response decides, unless we ran out of time.
+            if status.code() == grpc_core::Code::DeadlineExceeded {
+                return Err(status);
+            }
         }
         let responses = &mut self.responses;
         responses.reader_mut().read_headers().await?;
-        let message = match responses.message().await? {
+        let message = match self.early_response.take() {
             Some(message) => message,
-            None => {
-                return Err(Status::internal(
-                    "cardinality violation: no response message for a client-streaming call",
-                ));
-            }
+            None => match responses.message().await? {
+                Some(message) => message,
+                None => {
+                    return Err(Status::internal(
+                        "cardinality violation: no response message for a client-streaming call",
+                    ));
+                }
+            },
         };
-        if responses.message().await?.is_some() {
+        if self.extra_responses || responses.message().await?.is_some() {
             let status = Status::internal(
                 "cardinality violation: more than one response message for a client-streaming call",
             );
@@ -371,11 +390,26 @@ impl<Req, Resp> ClientStreamingCall<Req, Resp> {
             return send_error;
         }
         // The stream is over, so reading the rest of it does not block (and the deadline
-        // bounds it anyway). Early response messages are dropped: the call failed.
+        // bounds it anyway). A response that came early is kept for `finish`.
         loop {
             match self.responses.message().await {
-                Ok(Some(_)) => continue,
-                Ok(None) => return send_error,
+                Ok(Some(message)) => {
+                    if self.early_response.is_none() {
+                        self.early_response = Some(message);
+                    } else {
+                        self.extra_responses = true;
+                    }
+                }
+                Ok(None) => {
+                    return Status::new(
+                        send_error.code(),
+                        format!(
+                            "the server completed the call before the request stream ended \
+                             (finish() returns its response): {}",
+                            send_error.message()
+                        ),
+                    );
+                }
                 Err(status) => return status,
             }
         }

@@ -280,3 +280,33 @@ fn channel_and_call_handles_are_send_and_sync_where_it_matters() {
     send::<grpc_client::BidiStreamingCall<Bytes, Bytes>>();
     send::<grpc_client::RequestSink<Bytes>>();
 }
+
+#[tokio::test]
+async fn a_client_streaming_server_may_answer_before_the_request_stream_ends() {
+    let server = TestServer::start(|mut call: ServerCall| async move {
+        let first = call.message().await.unwrap();
+        call.reply(&first).await;
+        // Once the response is surely written (another message arrived after it was
+        // queued), stop the request stream the way gRPC servers do (RFC 9113 §8.1).
+        let _ = call.message().await;
+        call.respond.reset(grpc_transport::ErrorCode::NO_ERROR);
+    })
+    .await;
+    let channel = channel(&server).await;
+    let mut call = channel
+        .client_streaming(Request::new(()), "/test.Echo/Collect", BytesCodec)
+        .await
+        .unwrap();
+    let mut sent = 0;
+    let err = loop {
+        match call.send(Bytes::from(format!("m{sent}"))).await {
+            Ok(()) => sent += 1,
+            Err(status) => break status,
+        }
+        assert!(sent < 10_000, "sends never failed");
+        tokio::task::yield_now().await;
+    };
+    assert!(err.message().contains("finish()"), "{err}");
+    let response = call.finish().await.unwrap();
+    assert_eq!(response.into_inner(), "m0");
+}
