@@ -1,0 +1,391 @@
+//! [`Channel`]: the client's handle to a server, and the four kinds of calls.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use grpc_core::compression::Compressor;
+use grpc_core::credentials::CallCredentials;
+use grpc_core::message::MessageEncoder;
+use grpc_core::{Codec, Encodings, Extensions, Request, Response, Status};
+use tokio::time::Instant;
+use tracing::Instrument;
+
+use crate::builder::ChannelBuilder;
+use crate::call::{PreparedCall, within};
+use crate::cancel::{Canceller, SendSlot};
+use crate::connection::{ConnectivityState, Subchannel};
+use crate::interceptor::{Interceptor, split_path};
+use crate::response::{ReadSettings, ResponseReader};
+use crate::service::UnaryService;
+use crate::streaming::{
+    BidiStreamingCall, ClientStreamingCall, DecodeMessage, EncodeMessage, RequestSink, SinkParts,
+    Streaming,
+};
+
+/// A connection to a gRPC server, and the calls made on it.
+///
+/// A `Channel` is cheap to clone and safe to share across tasks: clones share one HTTP/2
+/// connection, on which calls are multiplexed as streams. The channel connects lazily (or at
+/// once, with [`ChannelBuilder::connect`]) and reconnects with backoff when the connection
+/// is lost. Dropping the last clone closes the connection once its calls finish.
+///
+/// Generated clients call the four methods below; they can be used directly with any
+/// [`Codec`] too:
+///
+/// ```no_run
+/// use bytes::Bytes;
+/// use grpc_client::{Channel, Request};
+/// use grpc_core::codec::BytesCodec;
+///
+/// # async fn example() -> Result<(), grpc_client::Status> {
+/// let channel = Channel::builder("http://127.0.0.1:50051").connect().await?;
+/// let response = channel
+///     .unary(Request::new(Bytes::from_static(b"\x0a\x05world")), "/helloworld.Greeter/SayHello", BytesCodec)
+///     .await?;
+/// println!("{:?}", response.get_ref());
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Channel {
+    pub(crate) inner: Arc<ChannelInner>,
+}
+
+/// What every clone of a channel shares.
+pub(crate) struct ChannelInner {
+    pub(crate) subchannel: Subchannel,
+    pub(crate) target: String,
+    /// `:scheme`: `http` or `https`.
+    pub(crate) scheme: Bytes,
+    /// `:authority`.
+    pub(crate) authority: Bytes,
+    pub(crate) secure: bool,
+    pub(crate) user_agent: Bytes,
+    pub(crate) default_timeout: Option<Duration>,
+    pub(crate) max_decoding: usize,
+    pub(crate) max_encoding: usize,
+    pub(crate) send_compressed: Option<Arc<dyn Compressor>>,
+    pub(crate) accept: Arc<Encodings>,
+    /// `grpc-accept-encoding` (empty: not sent).
+    pub(crate) accept_header: Bytes,
+    pub(crate) interceptors: Vec<Box<dyn Interceptor>>,
+    pub(crate) credentials: Option<Arc<dyn CallCredentials>>,
+    pub(crate) allow_insecure_credentials: bool,
+}
+
+impl ChannelInner {
+    pub(crate) fn authority_str(&self) -> &str {
+        std::str::from_utf8(&self.authority).unwrap_or_default()
+    }
+
+    fn read_settings(&self, call: &PreparedCall, enforce_deadline: bool) -> ReadSettings {
+        ReadSettings {
+            accept: self.accept.clone(),
+            max_decoding: call.max_decoding,
+            deadline: if enforce_deadline {
+                call.deadline
+            } else {
+                None
+            },
+            timeout: call.timeout(),
+        }
+    }
+
+    /// Encodes the single request message of a unary or server-streaming call.
+    fn encode_one<C: Codec>(
+        call: &PreparedCall,
+        codec: &C,
+        message: C::Encode,
+    ) -> Result<Bytes, Status> {
+        let mut encoder = MessageEncoder::new(call.compressor.clone(), call.max_encoding);
+        let mut buf = BytesMut::new();
+        encoder.encode(codec, message, &mut buf)?;
+        Ok(buf.freeze())
+    }
+
+    /// Sends HEADERS and the one request message and waits for the response headers.
+    /// HEADERS and DATA(END_STREAM) are queued back to back, so the connection writes them
+    /// in one batch. A stream the server never processed (refused, or a connection going
+    /// away) is retried once on a fresh connection: it is safe, nothing was processed.
+    async fn send_single(
+        &self,
+        call: &PreparedCall,
+        body: Bytes,
+        enforce_deadline: bool,
+        span: &tracing::Span,
+    ) -> Result<ResponseReader, Status> {
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let (mut send, recv, lease) = self.open_stream(call).await?;
+            // A failure here reaches the reader too, which reports it with more context.
+            let _ = send.send_data(body.clone(), true).await;
+            let mut reader = ResponseReader::new(
+                recv,
+                Canceller::Owned(send),
+                self.read_settings(call, enforce_deadline),
+                lease,
+                span.clone(),
+            );
+            match reader.read_headers().await {
+                Ok(()) => return Ok(reader),
+                Err(_) if reader.never_processed() && attempts < 2 => continue,
+                Err(status) => return Err(status),
+            }
+        }
+    }
+
+    async fn unary<C: Codec>(
+        &self,
+        request: Request<C::Encode>,
+        path: Cow<'static, str>,
+        codec: &C,
+        span: &tracing::Span,
+    ) -> Result<Response<C::Decode>, Status> {
+        let started = Instant::now();
+        let timeout = request.timeout();
+        let (metadata, extensions, message) = request.into_parts();
+        let mut call = self
+            .prepare(path, metadata, extensions, timeout, started)
+            .await?;
+        within(call.deadline, call.timeout(), async {
+            self.authorize(&mut call).await?;
+            let body = Self::encode_one(&call, codec, message)?;
+            let mut reader = self.send_single(&call, body, false, span).await?;
+            let mut message = None;
+            while let Some(payload) = std::future::poll_fn(|cx| reader.poll_message(cx)).await? {
+                if message.is_some() {
+                    return Err(reader.fail_local(Status::internal(
+                        "cardinality violation: more than one response message for a unary call",
+                    )));
+                }
+                message = Some(codec.decode(payload).map_err(|s| reader.fail_local(s))?);
+            }
+            let Some(message) = message else {
+                return Err(Status::internal(
+                    "cardinality violation: no response message for a unary call",
+                ));
+            };
+            Ok(Response::from_parts(
+                reader.take_headers(),
+                Extensions::new(),
+                message,
+                reader.take_trailers(),
+            ))
+        })
+        .await
+    }
+
+    async fn server_streaming<C: Codec>(
+        &self,
+        request: Request<C::Encode>,
+        path: Cow<'static, str>,
+        codec: C,
+        span: &tracing::Span,
+    ) -> Result<Response<Streaming<C::Decode>>, Status> {
+        let started = Instant::now();
+        let timeout = request.timeout();
+        let (metadata, extensions, message) = request.into_parts();
+        let mut call = self
+            .prepare(path, metadata, extensions, timeout, started)
+            .await?;
+        within(call.deadline, call.timeout(), async {
+            self.authorize(&mut call).await?;
+            let body = Self::encode_one(&call, &codec, message)?;
+            let reader = self.send_single(&call, body, true, span).await?;
+            let headers = reader.headers().clone();
+            let codec: Arc<dyn DecodeMessage<C::Decode>> = Arc::new(codec);
+            Ok(Response::from_parts(
+                headers,
+                Extensions::new(),
+                Streaming::new(reader, codec),
+                grpc_core::Metadata::new(),
+            ))
+        })
+        .await
+    }
+
+    /// Opens a call whose requests are streamed: HEADERS now, messages through the sink.
+    async fn open_request_stream<C: Codec>(
+        &self,
+        request: Request<()>,
+        path: Cow<'static, str>,
+        codec: C,
+        span: &tracing::Span,
+    ) -> Result<(RequestSink<C::Encode>, Streaming<C::Decode>), Status> {
+        let started = Instant::now();
+        let timeout = request.timeout();
+        let (metadata, extensions, ()) = request.into_parts();
+        let mut call = self
+            .prepare(path, metadata, extensions, timeout, started)
+            .await?;
+        within(call.deadline, call.timeout(), async {
+            self.authorize(&mut call).await?;
+            let (send, recv, lease) = self.open_stream(&call).await?;
+            let codec = Arc::new(codec);
+            let slot = Arc::new(SendSlot::default());
+            let encode: Arc<dyn EncodeMessage<C::Encode>> = codec.clone();
+            let decode: Arc<dyn DecodeMessage<C::Decode>> = codec;
+            let reader = ResponseReader::new(
+                recv,
+                Canceller::Shared(slot.clone()),
+                self.read_settings(&call, true),
+                lease.clone(),
+                span.clone(),
+            );
+            let sink = RequestSink::new(SinkParts {
+                send,
+                slot,
+                codec: encode,
+                encoder: MessageEncoder::new(call.compressor.clone(), call.max_encoding),
+                deadline: call.deadline,
+                timeout: call.timeout(),
+                lease,
+            });
+            Ok((sink, Streaming::new(reader, decode)))
+        })
+        .await
+    }
+}
+
+/// The span of one call: `grpc.client` with the service and method, and the status code
+/// recorded when the call ends.
+fn call_span(path: &str) -> tracing::Span {
+    let (service, method) = split_path(path);
+    tracing::debug_span!(
+        "grpc.client",
+        rpc.system = "grpc",
+        rpc.service = service,
+        rpc.method = method,
+        grpc.status_code = tracing::field::Empty,
+    )
+}
+
+fn record_error<T>(span: &tracing::Span, result: &Result<T, Status>) {
+    if let Err(status) = result {
+        span.record("grpc.status_code", status.code().as_i32());
+    }
+}
+
+impl Channel {
+    /// Starts building a channel to `target`: `http://host:port`, `https://host:port`,
+    /// `host:port` (plaintext unless a TLS config is given), `unix:/path` or
+    /// `unix:///abs/path`. An invalid target is reported by `connect`/`connect_lazy`.
+    pub fn builder(target: &str) -> ChannelBuilder {
+        ChannelBuilder::new(target)
+    }
+
+    /// A unary call: one request message, one response message.
+    pub async fn unary<C: Codec>(
+        &self,
+        request: Request<C::Encode>,
+        path: &'static str,
+        codec: C,
+    ) -> Result<Response<C::Decode>, Status> {
+        self.unary_call(request, Cow::Borrowed(path), &codec).await
+    }
+
+    pub(crate) async fn unary_call<C: Codec>(
+        &self,
+        request: Request<C::Encode>,
+        path: Cow<'static, str>,
+        codec: &C,
+    ) -> Result<Response<C::Decode>, Status> {
+        let span = call_span(&path);
+        let result = self
+            .inner
+            .unary(request, path, codec, &span)
+            .instrument(span.clone())
+            .await;
+        record_error(&span, &result);
+        result
+    }
+
+    /// A server-streaming call: one request message, a stream of response messages. Returns
+    /// once the response headers arrived; a Trailers-Only error response fails here.
+    pub async fn server_streaming<C: Codec>(
+        &self,
+        request: Request<C::Encode>,
+        path: &'static str,
+        codec: C,
+    ) -> Result<Response<Streaming<C::Decode>>, Status> {
+        let span = call_span(path);
+        let result = self
+            .inner
+            .server_streaming(request, Cow::Borrowed(path), codec, &span)
+            .instrument(span.clone())
+            .await;
+        record_error(&span, &result);
+        result
+    }
+
+    /// A client-streaming call: the request's metadata goes out now; send messages with
+    /// [`ClientStreamingCall::send`] and get the response with
+    /// [`ClientStreamingCall::finish`]. Does not wait for the server.
+    pub async fn client_streaming<C: Codec>(
+        &self,
+        request: Request<()>,
+        path: &'static str,
+        codec: C,
+    ) -> Result<ClientStreamingCall<C::Encode, C::Decode>, Status> {
+        let span = call_span(path);
+        let result = self
+            .inner
+            .open_request_stream(request, Cow::Borrowed(path), codec, &span)
+            .instrument(span.clone())
+            .await;
+        record_error(&span, &result);
+        let (sink, responses) = result?;
+        Ok(ClientStreamingCall::new(sink, responses))
+    }
+
+    /// A bidirectional-streaming call: the request's metadata goes out now; messages flow
+    /// both ways independently. Does not wait for the server.
+    pub async fn streaming<C: Codec>(
+        &self,
+        request: Request<()>,
+        path: &'static str,
+        codec: C,
+    ) -> Result<BidiStreamingCall<C::Encode, C::Decode>, Status> {
+        let span = call_span(path);
+        let result = self
+            .inner
+            .open_request_stream(request, Cow::Borrowed(path), codec, &span)
+            .instrument(span.clone())
+            .await;
+        record_error(&span, &result);
+        let (sink, responses) = result?;
+        Ok(BidiStreamingCall::new(sink, responses))
+    }
+
+    /// A tower [`Service`](tower_service::Service) making unary calls to `path` with
+    /// `codec`, for use with tower middleware.
+    pub fn unary_service<C: Codec>(&self, path: &'static str, codec: C) -> UnaryService<C> {
+        UnaryService::new(self.clone(), path, codec)
+    }
+
+    /// The channel's connectivity state. Does not start connecting: an idle channel stays
+    /// idle until its next call.
+    pub fn connectivity_state(&self) -> ConnectivityState {
+        self.inner.subchannel.state()
+    }
+
+    /// The `:authority` the channel's calls carry.
+    pub fn authority(&self) -> &str {
+        self.inner.authority_str()
+    }
+}
+
+impl fmt::Debug for Channel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Channel")
+            .field("target", &self.inner.target)
+            .field("authority", &self.inner.authority_str())
+            .field("secure", &self.inner.secure)
+            .field("state", &self.inner.subchannel.state())
+            .finish_non_exhaustive()
+    }
+}

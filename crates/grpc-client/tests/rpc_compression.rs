@@ -1,0 +1,272 @@
+//! Message compression (compression.md): sending compressed requests, reading compressed
+//! responses, per-call overrides, and encodings the client does not accept.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use bytes::Bytes;
+use grpc_client::{CallOptions, Channel, Code, Request};
+use grpc_core::Encodings;
+use grpc_core::codec::BytesCodec;
+use grpc_core::compression::compressor_for;
+use grpc_core::framing::FrameDecoder;
+use support::{ServerCall, TestServer};
+use tokio::sync::mpsc;
+
+const ENCODINGS: [&str; 3] = ["gzip", "deflate", "zstd"];
+
+/// What the server saw: `grpc-encoding`, the Compressed-Flag of the first message, and the
+/// message after decompression.
+#[derive(Debug)]
+struct Received {
+    encoding: Option<String>,
+    compressed_flag: bool,
+    message: Bytes,
+}
+
+/// Reads one raw request frame, decompresses it by hand, and echoes it uncompressed.
+async fn inspecting_server() -> (TestServer, mpsc::UnboundedReceiver<Received>) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let server = TestServer::start(move |mut call: ServerCall| {
+        let tx = tx.clone();
+        async move {
+            let encoding = call.header("grpc-encoding").map(str::to_owned);
+            let mut frames = FrameDecoder::new(usize::MAX);
+            let frame = loop {
+                if let Some(frame) = frames.next_frame().unwrap() {
+                    break frame;
+                }
+                frames.push(call.body.data().await.unwrap().unwrap());
+            };
+            let message = if frame.compressed {
+                let compressor = compressor_for(encoding.as_deref().unwrap()).unwrap();
+                let mut out = bytes::BytesMut::new();
+                compressor
+                    .decompress(&frame.data, &mut out, usize::MAX)
+                    .unwrap();
+                out.freeze()
+            } else {
+                frame.data
+            };
+            call.reply(&message).await;
+            tx.send(Received {
+                encoding,
+                compressed_flag: frame.compressed,
+                message,
+            })
+            .unwrap();
+        }
+    })
+    .await;
+    (server, rx)
+}
+
+fn compressible() -> Bytes {
+    Bytes::from("all work and no play makes a dull message ".repeat(200))
+}
+
+#[tokio::test]
+async fn requests_are_compressed_with_each_encoding() {
+    let (server, mut received) = inspecting_server().await;
+    for encoding in ENCODINGS {
+        let channel = Channel::builder(&server.target())
+            .send_compressed(encoding)
+            .connect()
+            .await
+            .unwrap();
+        let response = channel
+            .unary(Request::new(compressible()), "/test.Zip/Unary", BytesCodec)
+            .await
+            .unwrap();
+        assert_eq!(response.into_inner(), compressible());
+        let seen = received.recv().await.unwrap();
+        assert_eq!(seen.encoding.as_deref(), Some(encoding));
+        assert!(seen.compressed_flag, "{encoding}: flag not set");
+        assert_eq!(seen.message, compressible());
+    }
+}
+
+#[tokio::test]
+async fn compression_is_chosen_per_call() {
+    let (server, mut received) = inspecting_server().await;
+    let plain = Channel::builder(&server.target()).connect().await.unwrap();
+    let mut request = Request::new(compressible());
+    request
+        .extensions_mut()
+        .insert(CallOptions::new().compression("gzip"));
+    plain
+        .unary(request, "/test.Zip/Unary", BytesCodec)
+        .await
+        .unwrap();
+    let seen = received.recv().await.unwrap();
+    assert_eq!(seen.encoding.as_deref(), Some("gzip"));
+    assert!(seen.compressed_flag);
+
+    let zipping = Channel::builder(&server.target())
+        .send_compressed("zstd")
+        .connect()
+        .await
+        .unwrap();
+    let mut request = Request::new(compressible());
+    request
+        .extensions_mut()
+        .insert(CallOptions::new().compression("identity"));
+    zipping
+        .unary(request, "/test.Zip/Unary", BytesCodec)
+        .await
+        .unwrap();
+    let seen = received.recv().await.unwrap();
+    assert_eq!(seen.encoding, None);
+    assert!(!seen.compressed_flag);
+}
+
+#[tokio::test]
+async fn streamed_requests_are_compressed_too() {
+    let server = TestServer::start(support::echo).await;
+    let channel = Channel::builder(&server.target())
+        .send_compressed("gzip")
+        .connect()
+        .await
+        .unwrap();
+    let mut call = channel
+        .streaming(Request::new(()), "/test.Zip/Chat", BytesCodec)
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        call.send(compressible()).await.unwrap();
+        assert_eq!(call.message().await.unwrap().unwrap(), compressible());
+    }
+    call.close_send().await.unwrap();
+    assert_eq!(call.message().await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn compressed_responses_are_read_with_each_encoding() {
+    let server = TestServer::start(|mut call: ServerCall| async move {
+        let encoding = String::from_utf8(call.message().await.unwrap().to_vec()).unwrap();
+        assert!(
+            call.header("grpc-accept-encoding")
+                .unwrap()
+                .contains(&encoding)
+        );
+        call.send_headers_with(&[("grpc-encoding", &encoding)]);
+        let compressor = compressor_for(&encoding).unwrap();
+        call.send_compressed_message(compressor.as_ref(), &compressible())
+            .await;
+        // Uncompressed messages may be mixed in (the flag is per message).
+        call.send_message(b"plain").await;
+        call.send_status(Code::Ok, "");
+    })
+    .await;
+    let channel = Channel::builder(&server.target()).connect().await.unwrap();
+    for encoding in ENCODINGS {
+        let mut stream = channel
+            .server_streaming(
+                Request::new(Bytes::from(encoding)),
+                "/test.Zip/Stream",
+                BytesCodec,
+            )
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            stream.message().await.unwrap().unwrap(),
+            compressible(),
+            "{encoding}"
+        );
+        assert_eq!(stream.message().await.unwrap().unwrap(), "plain");
+        assert_eq!(stream.message().await.unwrap(), None);
+    }
+}
+
+#[tokio::test]
+async fn an_unknown_response_encoding_is_internal() {
+    let server = TestServer::start(|mut call: ServerCall| async move {
+        call.message().await;
+        call.send_headers_with(&[("grpc-encoding", "snappy")]);
+        call.send_message(b"whatever").await;
+        call.send_status(Code::Ok, "");
+    })
+    .await;
+    let channel = Channel::builder(&server.target()).connect().await.unwrap();
+    let status = channel
+        .unary(Request::new(Bytes::new()), "/test.Zip/Unary", BytesCodec)
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Internal, "{status}");
+    assert!(status.message().contains("snappy"), "{status}");
+}
+
+#[tokio::test]
+async fn accepted_encodings_are_advertised_and_enforced() {
+    let server = TestServer::start(|mut call: ServerCall| async move {
+        call.message().await;
+        let accept = call.header("grpc-accept-encoding").map(str::to_owned);
+        call.send_headers_with(&[("grpc-encoding", "gzip")]);
+        let gzip = compressor_for("gzip").unwrap();
+        call.send_compressed_message(gzip.as_ref(), accept.unwrap_or_default().as_bytes())
+            .await;
+        call.send_status(Code::Ok, "");
+    })
+    .await;
+    let channel = Channel::builder(&server.target()).connect().await.unwrap();
+    let response = channel
+        .unary(Request::new(Bytes::new()), "/test.Zip/Unary", BytesCodec)
+        .await
+        .unwrap();
+    assert_eq!(response.into_inner(), "gzip,deflate,zstd");
+
+    let identity_only = Channel::builder(&server.target())
+        .accept_compressed(Encodings::none())
+        .connect()
+        .await
+        .unwrap();
+    let status = identity_only
+        .unary(Request::new(Bytes::new()), "/test.Zip/Unary", BytesCodec)
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Internal, "{status}");
+}
+
+#[tokio::test]
+async fn unknown_request_encodings_are_refused_up_front() {
+    let err = Channel::builder("http://127.0.0.1:1")
+        .send_compressed("snappy")
+        .connect_lazy()
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+
+    let server = TestServer::start(support::echo).await;
+    let channel = Channel::builder(&server.target()).connect().await.unwrap();
+    let mut request = Request::new(Bytes::new());
+    request
+        .extensions_mut()
+        .insert(CallOptions::new().compression("snappy"));
+    let status = channel
+        .unary(request, "/test.Zip/Unary", BytesCodec)
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Internal);
+    assert_eq!(server.request_count(), 0);
+}
+
+#[tokio::test]
+async fn a_compressed_response_over_the_limit_is_resource_exhausted() {
+    let server = TestServer::start(|mut call: ServerCall| async move {
+        call.message().await;
+        call.send_headers_with(&[("grpc-encoding", "gzip")]);
+        // 5 MiB of zeros compress to a few KiB: the limit applies after decompression.
+        let gzip = compressor_for("gzip").unwrap();
+        call.send_compressed_message(gzip.as_ref(), &vec![0u8; 5 * support::MIB])
+            .await;
+        call.send_status(Code::Ok, "");
+    })
+    .await;
+    let channel = Channel::builder(&server.target()).connect().await.unwrap();
+    let status = channel
+        .unary(Request::new(Bytes::new()), "/test.Zip/Unary", BytesCodec)
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status}");
+}
