@@ -16,6 +16,7 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -65,6 +66,9 @@ pub struct RemoteAddr(pub SocketAddr);
 #[derive(Default)]
 pub(crate) struct CallShared {
     slot: Mutex<Slot>,
+    /// The call reached its handler (a layer or interceptor that returns success without
+    /// passing the call on leaves it unanswered: INTERNAL).
+    reached_handler: AtomicBool,
 }
 
 #[derive(Default)]
@@ -88,6 +92,14 @@ pub(crate) struct Taken {
 impl CallShared {
     fn lock(&self) -> std::sync::MutexGuard<'_, Slot> {
         self.slot.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn set_reached_handler(&self) {
+        self.reached_handler.store(true, Ordering::Relaxed);
+    }
+
+    pub(crate) fn reached_handler(&self) -> bool {
+        self.reached_handler.load(Ordering::Relaxed)
     }
 
     /// Records a status that decides the call's outcome (the first one wins).

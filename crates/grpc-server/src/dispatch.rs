@@ -313,6 +313,9 @@ async fn run_call(
         }
         Outcome::Done(result) => match taken.fatal {
             Some(fatal) => Err(fatal),
+            None if result.is_ok() && !shared.reached_handler() => Err(Status::internal(
+                "the call was dropped before it reached its handler",
+            )),
             None => result,
         },
     };

@@ -85,7 +85,10 @@ impl Next {
                 self.index += 1;
                 interceptor.intercept(call, self)
             }
-            None => self.handler.call(call),
+            None => {
+                call.responder.shared.set_reached_handler();
+                self.handler.call(call)
+            }
         }
     }
 }
