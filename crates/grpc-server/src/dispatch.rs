@@ -77,9 +77,17 @@ pub(crate) async fn dispatch(
         rpc.method = method_name,
         grpc.status_code = tracing::field::Empty,
     );
-    run_call(server, service, head, body, respond, remote_addr)
-        .instrument(span)
-        .await;
+    run_call(
+        server,
+        service,
+        head,
+        body,
+        respond,
+        remote_addr,
+        span.clone(),
+    )
+    .instrument(span)
+    .await;
 }
 
 /// What the request head says.
@@ -262,6 +270,7 @@ async fn run_call(
     body: RecvStream,
     respond: SendStream,
     remote_addr: Option<SocketAddr>,
+    span: tracing::Span,
 ) {
     let shared = Arc::new(CallShared::default());
     let stop = respond.stop_signal();
@@ -304,7 +313,7 @@ async fn run_call(
     let status = match outcome {
         Outcome::Cancelled => {
             tracing::debug!("cancelled by the client");
-            tracing::Span::current().record("grpc.status_code", Code::Cancelled.as_i32());
+            span.record("grpc.status_code", Code::Cancelled.as_i32());
             return;
         }
         Outcome::Deadline => {
@@ -320,7 +329,7 @@ async fn run_call(
         },
     };
     let code = status.as_ref().err().map_or(Code::Ok, Status::code);
-    tracing::Span::current().record("grpc.status_code", code.as_i32());
+    span.record("grpc.status_code", code.as_i32());
     match taken.response {
         Some(response) => finish(response, status).await,
         None => tracing::debug!("the call's response half was kept elsewhere; not answered"),
