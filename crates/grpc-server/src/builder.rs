@@ -62,6 +62,7 @@ pub struct ServerBuilder<L = Identity> {
     tls: Option<Arc<rustls::ServerConfig>>,
     tls_handshake_timeout: Duration,
     tcp_nodelay: bool,
+    remote_addr_extension: bool,
     routes: Routes,
     interceptors: Vec<Arc<dyn Interceptor>>,
     layer: L,
@@ -89,6 +90,7 @@ impl ServerBuilder {
             tls: None,
             tls_handshake_timeout: DEFAULT_TLS_HANDSHAKE_TIMEOUT,
             tcp_nodelay: true,
+            remote_addr_extension: true,
             routes: Routes::new(),
             interceptors: Vec::new(),
             layer: Identity::new(),
@@ -196,6 +198,15 @@ impl<L> ServerBuilder<L> {
         self
     }
 
+    /// Put the peer's [`RemoteAddr`](crate::RemoteAddr) in every request's extensions
+    /// (default on). The extensions map costs a few allocations per call; servers that do not
+    /// need the address in handlers can turn it off (interceptors and layers still have
+    /// [`ServerCall::remote_addr`]).
+    pub fn remote_addr_extension(mut self, enabled: bool) -> Self {
+        self.remote_addr_extension = enabled;
+        self
+    }
+
     /// Serve over TLS with this rustls configuration. ALPN "h2" is added to it if missing;
     /// clients that do not negotiate "h2" are refused (RFC 9113 §3.2).
     pub fn tls(mut self, config: Arc<rustls::ServerConfig>) -> Self {
@@ -288,6 +299,7 @@ impl<L> ServerBuilder<L> {
             tls: self.tls,
             tls_handshake_timeout: self.tls_handshake_timeout,
             tcp_nodelay: self.tcp_nodelay,
+            remote_addr_extension: self.remote_addr_extension,
             routes: self.routes,
             interceptors: self.interceptors,
             layer: Stack::new(layer, self.layer),
@@ -338,6 +350,7 @@ where
             send_compressed,
         });
         let conn = Arc::new(ConnConfig {
+            remote_addr_extension: self.remote_addr_extension,
             transport: self.transport,
             tls: self.tls.map(tokio_rustls::TlsAcceptor::from),
             tls_handshake_timeout: self.tls_handshake_timeout,

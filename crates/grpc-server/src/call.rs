@@ -253,6 +253,8 @@ pub struct ServerCall {
     pub(crate) timeout: Option<Duration>,
     pub(crate) deadline: Option<Instant>,
     pub(crate) remote_addr: Option<SocketAddr>,
+    /// Whether handlers get the address in their request's extensions.
+    pub(crate) expose_remote_addr: bool,
     pub(crate) request: RequestBody,
     /// The compressor named by the request's `grpc-encoding`.
     pub(crate) request_encoding: Option<Arc<dyn Compressor>>,

@@ -56,6 +56,7 @@ pub(crate) async fn dispatch(
     service: Option<Box<dyn CallService>>,
     request: IncomingRequest,
     remote_addr: Option<SocketAddr>,
+    expose_remote_addr: bool,
 ) {
     let IncomingRequest {
         headers,
@@ -83,7 +84,7 @@ pub(crate) async fn dispatch(
         head,
         body,
         respond,
-        remote_addr,
+        (remote_addr, expose_remote_addr),
         span.clone(),
     )
     .instrument(span)
@@ -269,7 +270,7 @@ async fn run_call(
     head: RequestHead,
     body: RecvStream,
     respond: SendStream,
-    remote_addr: Option<SocketAddr>,
+    (remote_addr, expose_remote_addr): (Option<SocketAddr>, bool),
     span: tracing::Span,
 ) {
     let shared = Arc::new(CallShared::default());
@@ -294,6 +295,7 @@ async fn run_call(
         timeout: head.timeout,
         deadline,
         remote_addr,
+        expose_remote_addr,
         request: RequestBody {
             recv: Some(body),
             shared: shared.clone(),

@@ -286,6 +286,7 @@ where
                 extensions,
                 timeout,
                 remote_addr,
+                expose_remote_addr,
                 request,
                 request_encoding,
                 max_recv,
@@ -296,7 +297,13 @@ where
             let payload = reader.single().await?;
             let message = self.codec.decode(payload)?;
             drop(reader);
-            let request = request_from(metadata, extensions, remote_addr, timeout, message);
+            let request = request_from(
+                metadata,
+                extensions,
+                remote_addr.filter(|_| expose_remote_addr),
+                timeout,
+                message,
+            );
             let response = (self.handler)(request).await?;
             set_unary_response(&mut responder, &*self.codec, response)
         })
@@ -321,6 +328,7 @@ where
                 extensions,
                 timeout,
                 remote_addr,
+                expose_remote_addr,
                 request,
                 request_encoding,
                 max_recv,
@@ -329,7 +337,13 @@ where
             } = call;
             let reader = MessageReader::new(request, request_encoding, max_recv);
             let stream = Streaming::new(reader, self.codec.clone());
-            let request = request_from(metadata, extensions, remote_addr, timeout, stream);
+            let request = request_from(
+                metadata,
+                extensions,
+                remote_addr.filter(|_| expose_remote_addr),
+                timeout,
+                stream,
+            );
             let response = (self.handler)(request).await?;
             set_unary_response(&mut responder, &*self.codec, response)
         })
@@ -359,6 +373,7 @@ where
                 extensions,
                 timeout,
                 remote_addr,
+                expose_remote_addr,
                 request,
                 request_encoding,
                 max_recv,
@@ -369,7 +384,13 @@ where
             let payload = reader.single().await?;
             let message = self.codec.decode(payload)?;
             drop(reader);
-            let request = request_from(metadata, extensions, remote_addr, timeout, message);
+            let request = request_from(
+                metadata,
+                extensions,
+                remote_addr.filter(|_| expose_remote_addr),
+                timeout,
+                message,
+            );
             let mut sink = ResponseSink::new(responder, self.codec.clone());
             (self.handler)(request, &mut sink).await
         })
@@ -399,6 +420,7 @@ where
                 extensions,
                 timeout,
                 remote_addr,
+                expose_remote_addr,
                 request,
                 request_encoding,
                 max_recv,
@@ -407,7 +429,13 @@ where
             } = call;
             let reader = MessageReader::new(request, request_encoding, max_recv);
             let stream = Streaming::new(reader, self.codec.clone());
-            let request = request_from(metadata, extensions, remote_addr, timeout, stream);
+            let request = request_from(
+                metadata,
+                extensions,
+                remote_addr.filter(|_| expose_remote_addr),
+                timeout,
+                stream,
+            );
             let mut sink = ResponseSink::new(responder, self.codec.clone());
             (self.handler)(request, &mut sink).await
         })

@@ -30,6 +30,7 @@ pub(crate) struct ConnConfig {
     pub(crate) tls: Option<tokio_rustls::TlsAcceptor>,
     pub(crate) tls_handshake_timeout: Duration,
     pub(crate) tcp_nodelay: bool,
+    pub(crate) remote_addr_extension: bool,
 }
 
 /// Everything a running server needs, built from a [`ServerBuilder`](crate::ServerBuilder).
@@ -297,6 +298,8 @@ async fn run_connection<T>(
     T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let (mut incoming, task) = Incoming::with_task(io, conn.transport.clone());
+    // The address reaches handlers only if they asked for it (see
+    // `ServerBuilder::remote_addr_extension`); layers and interceptors always see it.
     let task = tokio::spawn(async move {
         if let Err(error) = task.await {
             tracing::debug!(%error, "connection ended with an error");
@@ -315,7 +318,13 @@ async fn run_connection<T>(
             request = incoming.accept() => match request {
                 Some(request) => {
                     let service = service.as_ref().map(|s| s.clone_box());
-                    calls.spawn(dispatch(server.clone(), service, request, remote_addr));
+                    calls.spawn(dispatch(
+                        server.clone(),
+                        service,
+                        request,
+                        remote_addr,
+                        conn.remote_addr_extension,
+                    ));
                 }
                 None => break,
             },
