@@ -366,9 +366,21 @@ where
 
     /// Binds a TCP listener without serving yet, so the address and a handle are known
     /// before the server runs (port 0 picks a free port).
+    ///
+    /// If binding fails, the server's handle reports it stopped.
     pub async fn bind(self, addr: SocketAddr) -> io::Result<BoundServer> {
-        let listener = tokio::net::TcpListener::bind(addr).await?;
-        let local_addr = listener.local_addr()?;
+        let bound = async {
+            let listener = tokio::net::TcpListener::bind(addr).await?;
+            let local_addr = listener.local_addr()?;
+            Ok::<_, io::Error>((listener, local_addr))
+        };
+        let (listener, local_addr) = match bound.await {
+            Ok(bound) => bound,
+            Err(error) => {
+                self.handle.set_done();
+                return Err(error);
+            }
+        };
         Ok(BoundServer {
             listener,
             local_addr,
@@ -407,7 +419,13 @@ where
         path: impl AsRef<std::path::Path>,
         signal: F,
     ) -> io::Result<()> {
-        let listener = tokio::net::UnixListener::bind(path)?;
+        let listener = match tokio::net::UnixListener::bind(path) {
+            Ok(listener) => listener,
+            Err(error) => {
+                self.handle.set_done();
+                return Err(error);
+            }
+        };
         serve::run(self.prepare(), listener, signal).await;
         Ok(())
     }

@@ -27,7 +27,9 @@ async fn keepalive_enforcement_closes_connections_that_ping_too_often() {
             break;
         }
     }
-    let error = patiently(client.client.closed()).await.expect("closed with an error");
+    let error = patiently(client.client.closed())
+        .await
+        .expect("closed with an error");
     assert_eq!(error.code(), Some(ErrorCode::ENHANCE_YOUR_CALM), "{error}");
 }
 
