@@ -68,43 +68,246 @@ impl From<io::Error> for DecompressError {
     }
 }
 
-/// Size of the stack buffer decompressed output passes through.
+/// Size of the stack buffer output passes through.
 #[cfg(any(feature = "gzip", feature = "deflate", feature = "zstd"))]
 const STEP: usize = 16 * 1024;
 
-/// Reads `reader` to its end into `out`, failing once more than `limit` octets come out.
-/// Nothing beyond `limit` is ever appended, so memory stays bounded by the limit.
-#[cfg(any(feature = "gzip", feature = "zstd"))]
-fn read_bounded(
-    mut reader: impl io::Read,
+#[cfg(any(feature = "gzip", feature = "deflate", feature = "zstd"))]
+fn invalid(message: &'static str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, message)
+}
+
+#[cfg(any(feature = "gzip", feature = "deflate", feature = "zstd"))]
+fn truncated() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::UnexpectedEof,
+        "compressed message is truncated",
+    )
+}
+
+/// Appends `produced` to `out` unless that takes the output (counted from `start`) over
+/// `limit`.
+#[cfg(any(feature = "gzip", feature = "deflate", feature = "zstd"))]
+fn append_bounded(
     out: &mut BytesMut,
+    start: usize,
     limit: usize,
+    produced: &[u8],
 ) -> Result<(), DecompressError> {
-    let start = out.len();
-    let mut buf = [0u8; STEP];
-    loop {
-        let n = match reader.read(&mut buf) {
-            Ok(0) => return Ok(()),
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                out.truncate(start);
-                return Err(DecompressError::Io(e));
+    if out.len() - start + produced.len() > limit {
+        return Err(DecompressError::TooLarge);
+    }
+    out.extend_from_slice(produced);
+    Ok(())
+}
+
+/// Compression state is expensive to set up (hundreds of KiB for deflate, a context for zstd),
+/// so each thread keeps one of each kind and resets it per message, as gRPC-Go pools its gzip
+/// writers and readers. The caches never hold message data between calls.
+#[cfg(any(feature = "gzip", feature = "deflate"))]
+mod flate {
+    use std::cell::Cell;
+    use std::io;
+
+    use bytes::BytesMut;
+    use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
+
+    use super::{DecompressError, STEP, append_bounded, invalid, truncated};
+
+    thread_local! {
+        /// Index 0: raw deflate (inside gzip); index 1: zlib format.
+        static COMPRESS: [Cell<Option<Compress>>; 2] = const { [Cell::new(None), Cell::new(None)] };
+        static DECOMPRESS: [Cell<Option<Decompress>>; 2] =
+            const { [Cell::new(None), Cell::new(None)] };
+    }
+
+    fn delta(after: u64, before: u64) -> usize {
+        usize::try_from(after.saturating_sub(before)).unwrap_or(usize::MAX)
+    }
+
+    /// Runs `f` with this thread's compressor (reset first), creating it on first use. The
+    /// state is moved out of the cache while in use, so a nested call just makes its own.
+    fn with_compress<R>(zlib: bool, f: impl FnOnce(&mut Compress) -> R) -> R {
+        let i = usize::from(zlib);
+        let mut state = match COMPRESS.try_with(|c| c[i].take()) {
+            Ok(Some(mut state)) => {
+                state.reset();
+                state
             }
+            _ => Compress::new(Compression::default(), zlib),
         };
-        if out.len() - start + n > limit {
-            out.truncate(start);
-            return Err(DecompressError::TooLarge);
+        let result = f(&mut state);
+        let _ = COMPRESS.try_with(|c| c[i].set(Some(state)));
+        result
+    }
+
+    /// Runs `f` with this thread's decompressor (reset first), creating it on first use.
+    fn with_decompress<R>(zlib: bool, f: impl FnOnce(&mut Decompress) -> R) -> R {
+        let i = usize::from(zlib);
+        let mut state = match DECOMPRESS.try_with(|c| c[i].take()) {
+            Ok(Some(mut state)) => {
+                state.reset(zlib);
+                state
+            }
+            _ => Decompress::new(zlib),
+        };
+        let result = f(&mut state);
+        let _ = DECOMPRESS.try_with(|c| c[i].set(Some(state)));
+        result
+    }
+
+    /// Compresses all of `input` to a finished deflate (or zlib) stream appended to `out`.
+    pub(super) fn compress(zlib: bool, input: &[u8], out: &mut BytesMut) -> io::Result<()> {
+        with_compress(zlib, |state| {
+            let mut buf = [0u8; STEP];
+            let mut pos = 0;
+            loop {
+                let (in0, out0) = (state.total_in(), state.total_out());
+                let rest = input.get(pos..).unwrap_or_default();
+                let status = state
+                    .compress(rest, &mut buf, FlushCompress::Finish)
+                    .map_err(io::Error::other)?;
+                let read = delta(state.total_in(), in0);
+                let written = delta(state.total_out(), out0);
+                pos += read;
+                out.extend_from_slice(buf.get(..written).unwrap_or_default());
+                match status {
+                    Status::StreamEnd => return Ok(()),
+                    Status::Ok | Status::BufError if read == 0 && written == 0 => {
+                        return Err(io::Error::other("deflate made no progress"));
+                    }
+                    Status::Ok | Status::BufError => {}
+                }
+            }
+        })
+    }
+
+    /// Inflates one deflate (or zlib) stream from the start of `input`, appending to `out`
+    /// (bounded by `limit` counted from `start`). Returns the input octets consumed. A stream
+    /// that ends before its last block is an error.
+    pub(super) fn decompress(
+        zlib: bool,
+        input: &[u8],
+        out: &mut BytesMut,
+        start: usize,
+        limit: usize,
+    ) -> Result<usize, DecompressError> {
+        with_decompress(zlib, |state| {
+            let mut buf = [0u8; STEP];
+            let mut pos = 0;
+            loop {
+                let (in0, out0) = (state.total_in(), state.total_out());
+                let rest = input.get(pos..).unwrap_or_default();
+                let status = state
+                    .decompress(rest, &mut buf, FlushDecompress::None)
+                    .map_err(|e| {
+                        DecompressError::Io(io::Error::new(io::ErrorKind::InvalidData, e))
+                    })?;
+                let read = delta(state.total_in(), in0);
+                let written = delta(state.total_out(), out0);
+                pos += read;
+                append_bounded(out, start, limit, buf.get(..written).unwrap_or_default())?;
+                match status {
+                    Status::StreamEnd => return Ok(pos),
+                    Status::Ok | Status::BufError if read == 0 && written == 0 => {
+                        return Err(DecompressError::Io(if pos >= input.len() {
+                            truncated()
+                        } else {
+                            invalid("deflate stream made no progress")
+                        }));
+                    }
+                    Status::Ok | Status::BufError => {}
+                }
+            }
+        })
+    }
+
+    /// The gzip member header we write (RFC 1952 §2.3): magic, CM = 8 (deflate), no flags,
+    /// no modification time, XFL = 0, OS = 255 (unknown).
+    #[cfg(feature = "gzip")]
+    pub(super) const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
+
+    /// Skips a gzip member header (RFC 1952 §2.3), returning what follows it.
+    #[cfg(feature = "gzip")]
+    pub(super) fn skip_gzip_header(input: &[u8]) -> io::Result<&[u8]> {
+        const FHCRC: u8 = 0x02;
+        const FEXTRA: u8 = 0x04;
+        const FNAME: u8 = 0x08;
+        const FCOMMENT: u8 = 0x10;
+        const RESERVED: u8 = 0xe0;
+        let Some((fixed, mut rest)) = input.split_first_chunk::<10>() else {
+            return Err(truncated());
+        };
+        if fixed[0] != 0x1f || fixed[1] != 0x8b {
+            return Err(invalid("not a gzip stream (bad magic)"));
         }
-        out.extend_from_slice(&buf[..n]);
+        if fixed[2] != 8 {
+            return Err(invalid("gzip stream does not use deflate"));
+        }
+        let flags = fixed[3];
+        if flags & RESERVED != 0 {
+            return Err(invalid("gzip header has reserved flags set"));
+        }
+        if flags & FEXTRA != 0 {
+            let Some((len, after)) = rest.split_first_chunk::<2>() else {
+                return Err(truncated());
+            };
+            let len = usize::from(u16::from_le_bytes(*len));
+            rest = after.get(len..).ok_or_else(truncated)?;
+        }
+        for flag in [FNAME, FCOMMENT] {
+            if flags & flag != 0 {
+                let end = rest.iter().position(|&b| b == 0).ok_or_else(truncated)?;
+                rest = rest.get(end + 1..).ok_or_else(truncated)?;
+            }
+        }
+        if flags & FHCRC != 0 {
+            rest = rest.get(2..).ok_or_else(truncated)?;
+        }
+        Ok(rest)
     }
 }
 
 /// gzip (RFC 1952), the encoding every gRPC implementation supports. Concatenated gzip members
-/// are decoded as one message.
+/// are decoded as one message (as gRPC-Go's reader does); each member's CRC-32 and length are
+/// checked.
 #[cfg(feature = "gzip")]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Gzip;
+
+#[cfg(feature = "gzip")]
+impl Gzip {
+    fn decompress_members(
+        input: &[u8],
+        out: &mut BytesMut,
+        start: usize,
+        limit: usize,
+    ) -> Result<(), DecompressError> {
+        let mut rest = input;
+        loop {
+            let body = flate::skip_gzip_header(rest)?;
+            let member_start = out.len();
+            let used = flate::decompress(false, body, out, start, limit)?;
+            let after = body.get(used..).unwrap_or_default();
+            let Some((trailer, next)) = after.split_first_chunk::<8>() else {
+                return Err(truncated().into());
+            };
+            let member = out.get(member_start..).unwrap_or_default();
+            let mut crc = flate2::Crc::new();
+            crc.update(member);
+            let want_crc = u32::from_le_bytes([trailer[0], trailer[1], trailer[2], trailer[3]]);
+            let want_len = u32::from_le_bytes([trailer[4], trailer[5], trailer[6], trailer[7]]);
+            // ISIZE is the length modulo 2^32 (RFC 1952 §2.3.1).
+            if crc.sum() != want_crc || crc.amount() != want_len {
+                return Err(invalid("gzip checksum or length mismatch").into());
+            }
+            if next.is_empty() {
+                return Ok(());
+            }
+            rest = next;
+        }
+    }
+}
 
 #[cfg(feature = "gzip")]
 impl Compressor for Gzip {
@@ -113,11 +316,16 @@ impl Compressor for Gzip {
     }
 
     fn compress(&self, input: &[u8], out: &mut BytesMut) -> io::Result<()> {
-        use bytes::BufMut;
-        use io::Write;
-        let mut enc = flate2::write::GzEncoder::new(out.writer(), flate2::Compression::default());
-        enc.write_all(input)?;
-        enc.finish()?;
+        let start = out.len();
+        out.extend_from_slice(&flate::GZIP_HEADER);
+        if let Err(e) = flate::compress(false, input, out) {
+            out.truncate(start);
+            return Err(e);
+        }
+        let mut crc = flate2::Crc::new();
+        crc.update(input);
+        out.extend_from_slice(&crc.sum().to_le_bytes());
+        out.extend_from_slice(&crc.amount().to_le_bytes());
         Ok(())
     }
 
@@ -127,12 +335,18 @@ impl Compressor for Gzip {
         out: &mut BytesMut,
         limit: usize,
     ) -> Result<(), DecompressError> {
-        read_bounded(flate2::bufread::MultiGzDecoder::new(input), out, limit)
+        let start = out.len();
+        let result = Gzip::decompress_members(input, out, start, limit);
+        if result.is_err() {
+            out.truncate(start);
+        }
+        result
     }
 }
 
 /// "deflate": the zlib format (RFC 1950 wrapping RFC 1951), as gRPC C-core and gRPC-Go use
-/// the name. A stream that ends before its final block is refused as truncated.
+/// the name. A stream that ends before its final block is refused as truncated; octets after
+/// the end of the stream are ignored.
 #[cfg(feature = "deflate")]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Deflate;
@@ -144,12 +358,12 @@ impl Compressor for Deflate {
     }
 
     fn compress(&self, input: &[u8], out: &mut BytesMut) -> io::Result<()> {
-        use bytes::BufMut;
-        use io::Write;
-        let mut enc = flate2::write::ZlibEncoder::new(out.writer(), flate2::Compression::default());
-        enc.write_all(input)?;
-        enc.finish()?;
-        Ok(())
+        let start = out.len();
+        let result = flate::compress(true, input, out);
+        if result.is_err() {
+            out.truncate(start);
+        }
+        result
     }
 
     fn decompress(
@@ -158,59 +372,68 @@ impl Compressor for Deflate {
         out: &mut BytesMut,
         limit: usize,
     ) -> Result<(), DecompressError> {
-        use flate2::{Decompress, FlushDecompress, Status};
-        // The low-level API, because flate2's readers treat a zlib stream cut short as a
-        // normal end; here a missing end of stream is an error.
         let start = out.len();
-        let mut state = Decompress::new(true);
-        let mut buf = [0u8; STEP];
-        let fail = |out: &mut BytesMut, e: DecompressError| {
+        let result = flate::decompress(true, input, out, start, limit).map(|_| ());
+        if result.is_err() {
             out.truncate(start);
-            Err(e)
-        };
-        loop {
-            let consumed = usize::try_from(state.total_in()).unwrap_or(usize::MAX);
-            let rest = input.get(consumed..).unwrap_or_default();
-            let out_before = state.total_out();
-            let in_before = state.total_in();
-            let status = match state.decompress(rest, &mut buf, FlushDecompress::None) {
-                Ok(s) => s,
-                Err(e) => {
-                    return fail(
-                        out,
-                        DecompressError::Io(io::Error::new(io::ErrorKind::InvalidData, e)),
-                    );
-                }
-            };
-            let produced = usize::try_from(state.total_out() - out_before).unwrap_or(usize::MAX);
-            if out.len() - start + produced > limit {
-                return fail(out, DecompressError::TooLarge);
-            }
-            out.extend_from_slice(buf.get(..produced).unwrap_or_default());
-            match status {
-                Status::StreamEnd => return Ok(()),
-                Status::Ok | Status::BufError => {
-                    if produced == 0 && state.total_in() == in_before {
-                        return fail(
-                            out,
-                            DecompressError::Io(io::Error::new(
-                                io::ErrorKind::UnexpectedEof,
-                                "deflate stream is truncated",
-                            )),
-                        );
-                    }
-                }
-            }
         }
+        result
     }
 }
 
-/// zstd (RFC 8878). The decoder accepts back-reference windows up to the larger of 8 MiB (the
-/// size RFC 8878 recommends every decoder support) and the limit, capped at zstd's default of
-/// 128 MiB, so a frame cannot make the receiver reserve a huge window.
+/// zstd (RFC 8878), at zstd's default level (3). The decoder accepts back-reference windows up
+/// to the larger of 8 MiB (the size RFC 8878 recommends every decoder support) and the limit,
+/// capped at zstd's default of 128 MiB, so a frame cannot make the receiver reserve a huge
+/// window. Concatenated frames are decoded as one message.
 #[cfg(feature = "zstd")]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Zstd;
+
+#[cfg(feature = "zstd")]
+mod zstd_state {
+    use std::cell::Cell;
+    use std::io;
+
+    use zstd::stream::raw::{Decoder, Encoder, Operation};
+
+    thread_local! {
+        static ENCODER: Cell<Option<Encoder<'static>>> = const { Cell::new(None) };
+        static DECODER: Cell<Option<Decoder<'static>>> = const { Cell::new(None) };
+    }
+
+    /// Runs `f` with this thread's encoder (reset first), creating it on first use.
+    pub(super) fn with_encoder<R>(
+        f: impl FnOnce(&mut Encoder<'static>) -> io::Result<R>,
+    ) -> io::Result<R> {
+        let mut enc = match ENCODER.try_with(Cell::take) {
+            Ok(Some(mut enc)) => {
+                enc.reinit()?;
+                enc
+            }
+            // Level 0 is zstd's default (3).
+            _ => Encoder::new(0)?,
+        };
+        let result = f(&mut enc);
+        let _ = ENCODER.try_with(|c| c.set(Some(enc)));
+        result
+    }
+
+    /// Runs `f` with this thread's decoder (reset first), creating it on first use.
+    pub(super) fn with_decoder<R, E: From<io::Error>>(
+        f: impl FnOnce(&mut Decoder<'static>) -> Result<R, E>,
+    ) -> Result<R, E> {
+        let mut dec = match DECODER.try_with(Cell::take) {
+            Ok(Some(mut dec)) => {
+                dec.reinit()?;
+                dec
+            }
+            _ => Decoder::new()?,
+        };
+        let result = f(&mut dec);
+        let _ = DECODER.try_with(|c| c.set(Some(dec)));
+        result
+    }
+}
 
 #[cfg(feature = "zstd")]
 impl Compressor for Zstd {
@@ -219,9 +442,33 @@ impl Compressor for Zstd {
     }
 
     fn compress(&self, input: &[u8], out: &mut BytesMut) -> io::Result<()> {
-        use bytes::BufMut;
-        // Level 0 is zstd's default (3).
-        zstd::stream::copy_encode(input, out.writer(), 0)
+        use zstd::stream::raw::{Operation, OutBuffer};
+        let start = out.len();
+        let result = zstd_state::with_encoder(|enc| {
+            // The size lets zstd record it in the frame and pick a window no larger than needed.
+            enc.set_pledged_src_size(Some(input.len() as u64))?;
+            let mut buf = [0u8; STEP];
+            let mut pos = 0;
+            while pos < input.len() {
+                let rest = input.get(pos..).unwrap_or_default();
+                let status = enc.run_on_buffers(rest, &mut buf)?;
+                pos += status.bytes_read;
+                out.extend_from_slice(buf.get(..status.bytes_written).unwrap_or_default());
+            }
+            loop {
+                let mut ob = OutBuffer::around(&mut buf[..]);
+                let remaining = enc.finish(&mut ob, true)?;
+                let written = ob.pos();
+                out.extend_from_slice(buf.get(..written).unwrap_or_default());
+                if remaining == 0 {
+                    return Ok(());
+                }
+            }
+        });
+        if result.is_err() {
+            out.truncate(start);
+        }
+        result
     }
 
     fn decompress(
@@ -230,10 +477,42 @@ impl Compressor for Zstd {
         out: &mut BytesMut,
         limit: usize,
     ) -> Result<(), DecompressError> {
-        let mut dec = zstd::stream::read::Decoder::with_buffer(input)?;
-        let want = usize::BITS - limit.saturating_sub(1).leading_zeros();
-        dec.window_log_max(want.clamp(23, 27))?;
-        read_bounded(dec, out, limit)
+        use zstd::stream::raw::{DParameter, Operation};
+        let start = out.len();
+        let result = zstd_state::with_decoder(|dec| {
+            let want = usize::BITS - limit.saturating_sub(1).leading_zeros();
+            dec.set_parameter(DParameter::WindowLogMax(want.clamp(23, 27)))?;
+            let mut buf = [0u8; STEP];
+            let mut pos = 0;
+            loop {
+                let rest = input.get(pos..).unwrap_or_default();
+                let status = dec.run_on_buffers(rest, &mut buf)?;
+                pos += status.bytes_read;
+                append_bounded(
+                    out,
+                    start,
+                    limit,
+                    buf.get(..status.bytes_written).unwrap_or_default(),
+                )?;
+                let output_full = status.bytes_written == buf.len();
+                if pos >= input.len() && !output_full {
+                    // All input consumed and everything decoded so far flushed: done if the
+                    // last frame is complete (zstd's hint is 0 at a frame boundary).
+                    return if status.remaining == 0 {
+                        Ok(())
+                    } else {
+                        Err(DecompressError::Io(truncated()))
+                    };
+                }
+                if status.bytes_read == 0 && status.bytes_written == 0 {
+                    return Err(DecompressError::Io(invalid("zstd stream made no progress")));
+                }
+            }
+        });
+        if result.is_err() {
+            out.truncate(start);
+        }
+        result
     }
 }
 
