@@ -430,21 +430,36 @@ fn push_status(fields: &mut Vec<HeaderField>, error: Option<&Status>, trailers: 
 /// Disposes of a request half after the final status was queued.
 ///
 /// Dropping a receiving half whose peer is still sending makes the transport reset the
-/// stream with CANCEL at once, and that reset discards our trailers if they are still
-/// queued. So the rest of the request is read and thrown away first (bounded in size and
-/// time): the stream then ends by the client's END_STREAM or RST_STREAM, which a client
-/// sends once it has our trailers (PROTOCOL-HTTP2 "Early Server Closure").
+/// stream with CANCEL at once, and that reset discards our trailers if the connection task
+/// has not written them yet (a grpc-transport limitation). So the rest of the request is read
+/// and thrown away first, until the client ends its stream (END_STREAM or RST_STREAM, which a
+/// client sends once it has our trailers: PROTOCOL-HTTP2 "Early Server Closure"), or until
+/// [`DRAIN_LIMIT`] octets were read *and* the connection task has run a pass since the status
+/// was queued (we waited for it at least once, then got more data: that pass wrote the status
+/// before it delivered the data). [`DRAIN_TIMEOUT`] bounds the whole thing.
 pub(crate) async fn drain_request(mut recv: RecvStream) {
     if recv.is_end_stream() {
         return;
     }
     let drain = async {
-        let mut left = DRAIN_LIMIT;
-        while let Some(Ok(chunk)) = recv.data().await {
-            if chunk.len() >= left {
-                break;
+        let mut budget = DRAIN_LIMIT;
+        let mut waited = false;
+        loop {
+            let item = std::future::poll_fn(|cx| {
+                let poll = recv.poll_data(cx);
+                waited |= poll.is_pending();
+                poll
+            })
+            .await;
+            match item {
+                Some(Ok(chunk)) => {
+                    budget = budget.saturating_sub(chunk.len());
+                    if budget == 0 && waited {
+                        return;
+                    }
+                }
+                Some(Err(_)) | None => return,
             }
-            left -= chunk.len();
         }
     };
     let _ = tokio::time::timeout(DRAIN_TIMEOUT, drain).await;

@@ -163,7 +163,10 @@ impl Call {
     /// The response headers (for a Trailers-Only response, the whole response).
     pub async fn response_headers(&mut self) -> Vec<HeaderField> {
         if self.headers.is_none() {
-            let headers = patiently(self.recv.headers()).await.unwrap();
+            let headers = match patiently(self.recv.headers()).await {
+                Ok(headers) => headers,
+                Err(error) => panic!("no response headers: {error:?}"),
+            };
             let encoding = find(&headers, "grpc-encoding").and_then(compressor_for);
             self.decoder = Some(MessageDecoder::new(encoding, self.max_recv));
             self.headers = Some(headers);
