@@ -1,0 +1,498 @@
+//! The method table: [`GrpcService`], [`Routes`] and the adapters that turn each kind of
+//! handler into one erased form, plus [`Router`], the innermost service of the tower stack.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::{Bytes, BytesMut};
+use grpc_core::codec::Codec;
+use grpc_core::message::MessageEncoder;
+use grpc_core::{BoxFuture, Request, Response, Status};
+
+use crate::call::{RemoteAddr, Responder, RpcKind, ServerCall, split_path};
+use crate::interceptor::{Interceptor, Next};
+use crate::sink::ResponseSink;
+use crate::streaming::{MessageReader, Streaming};
+
+/// A service that can be added to a server: generated code implements it for each service of
+/// a `.proto` file (`GreeterServer<T>`); a hand-written one registers its methods itself.
+pub trait GrpcService: Send + 'static {
+    /// The fully qualified service name, `package.Service` (e.g. `helloworld.Greeter`).
+    const NAME: &'static str;
+
+    /// Registers every method of the service.
+    fn register(self, routes: &mut Routes);
+}
+
+/// One registered method.
+pub(crate) struct Route {
+    pub(crate) path: &'static str,
+    pub(crate) kind: RpcKind,
+    pub(crate) handler: Arc<dyn Handler>,
+}
+
+/// The erased form of every handler: takes the call, returns its final status. The
+/// dispatcher sends that status (and a unary response message the handler left parked).
+pub(crate) trait Handler: Send + Sync + 'static {
+    fn call(self: Arc<Self>, call: ServerCall) -> BoxFuture<'static, Result<(), Status>>;
+}
+
+/// Encodes messages of type `T` (a [`Codec`] with its decode half erased).
+pub(crate) trait EncodeMessage<T>: Send + Sync {
+    fn encode(
+        &self,
+        encoder: &mut MessageEncoder,
+        item: T,
+        out: &mut BytesMut,
+    ) -> Result<(), Status>;
+}
+
+impl<C: Codec> EncodeMessage<C::Encode> for C {
+    fn encode(
+        &self,
+        encoder: &mut MessageEncoder,
+        item: C::Encode,
+        out: &mut BytesMut,
+    ) -> Result<(), Status> {
+        encoder.encode(self, item, out)
+    }
+}
+
+/// Decodes messages of type `T` (a [`Codec`] with its encode half erased).
+pub(crate) trait DecodeMessage<T>: Send + Sync {
+    fn decode(&self, payload: Bytes) -> Result<T, Status>;
+}
+
+impl<C: Codec> DecodeMessage<C::Decode> for C {
+    fn decode(&self, payload: Bytes) -> Result<C::Decode, Status> {
+        Codec::decode(self, payload)
+    }
+}
+
+/// The methods a server answers, by path. Services fill it in through
+/// [`GrpcService::register`]; [`ServerBuilder::add_service`](crate::ServerBuilder::add_service)
+/// does that for you.
+///
+/// Each registration names the method's full path, the codec (`Encode` = response type,
+/// `Decode` = request type on a server) and the handler.
+#[derive(Default)]
+pub struct Routes {
+    map: HashMap<&'static str, Arc<Route>>,
+    services: HashSet<&'static str>,
+}
+
+impl Routes {
+    /// An empty table.
+    pub fn new() -> Routes {
+        Routes::default()
+    }
+
+    /// Adds every method of `service` (its [`GrpcService::NAME`] is remembered, so calls to
+    /// an unknown method of a known service say so).
+    pub fn add_service<S: GrpcService>(&mut self, service: S) {
+        self.services.insert(S::NAME);
+        service.register(self);
+    }
+
+    /// The number of registered methods.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Whether no method is registered.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Registers a unary method: one request, one response.
+    ///
+    /// # Panics
+    ///
+    /// If `path` is not of the form `/package.Service/Method` or is registered already (a
+    /// programming error, found when the server is built).
+    pub fn unary<C, F, Fut>(&mut self, path: &'static str, codec: C, handler: F)
+    where
+        C: Codec,
+        F: Fn(Request<C::Decode>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Response<C::Encode>, Status>> + Send + 'static,
+    {
+        let handler = UnaryHandler {
+            codec: Arc::new(codec),
+            handler,
+        };
+        self.insert(path, RpcKind::Unary, Arc::new(handler));
+    }
+
+    /// Registers a client-streaming method: a stream of requests, one response.
+    ///
+    /// # Panics
+    ///
+    /// As [`unary`](Routes::unary).
+    pub fn client_streaming<C, F, Fut>(&mut self, path: &'static str, codec: C, handler: F)
+    where
+        C: Codec,
+        F: Fn(Request<Streaming<C::Decode>>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Response<C::Encode>, Status>> + Send + 'static,
+    {
+        let handler = ClientStreamingHandler {
+            codec: Arc::new(codec),
+            handler,
+        };
+        self.insert(path, RpcKind::ClientStreaming, Arc::new(handler));
+    }
+
+    /// Registers a server-streaming method: one request, responses sent through a
+    /// [`ResponseSink`].
+    ///
+    /// # Panics
+    ///
+    /// As [`unary`](Routes::unary).
+    pub fn server_streaming<C, F>(&mut self, path: &'static str, codec: C, handler: F)
+    where
+        C: Codec,
+        F: for<'a> Fn(
+                Request<C::Decode>,
+                &'a mut ResponseSink<C::Encode>,
+            ) -> BoxFuture<'a, Result<(), Status>>
+            + Send
+            + Sync
+            + 'static,
+    {
+        let handler = ServerStreamingHandler {
+            codec: Arc::new(codec),
+            handler,
+        };
+        self.insert(path, RpcKind::ServerStreaming, Arc::new(handler));
+    }
+
+    /// Registers a bidirectional-streaming method: requests arrive as a [`Streaming`] while
+    /// responses go out through a [`ResponseSink`], independently.
+    ///
+    /// # Panics
+    ///
+    /// As [`unary`](Routes::unary).
+    pub fn streaming<C, F>(&mut self, path: &'static str, codec: C, handler: F)
+    where
+        C: Codec,
+        F: for<'a> Fn(
+                Request<Streaming<C::Decode>>,
+                &'a mut ResponseSink<C::Encode>,
+            ) -> BoxFuture<'a, Result<(), Status>>
+            + Send
+            + Sync
+            + 'static,
+    {
+        let handler = BidiStreamingHandler {
+            codec: Arc::new(codec),
+            handler,
+        };
+        self.insert(path, RpcKind::BidiStreaming, Arc::new(handler));
+    }
+
+    fn insert(&mut self, path: &'static str, kind: RpcKind, handler: Arc<dyn Handler>) {
+        assert!(
+            !split_path(path).0.is_empty(),
+            "gRPC method path {path:?} is not of the form /package.Service/Method"
+        );
+        let route = Arc::new(Route {
+            path,
+            kind,
+            handler,
+        });
+        let previous = self.map.insert(path, route);
+        assert!(previous.is_none(), "gRPC method {path} is registered twice");
+    }
+
+    /// The route for a request's `:path`.
+    pub(crate) fn lookup(&self, path: &str) -> Option<&Arc<Route>> {
+        self.map.get(path)
+    }
+
+    /// The UNIMPLEMENTED status for a path with no route (gRPC-Go's wording).
+    pub(crate) fn unimplemented(&self, path: &str) -> Status {
+        match split_path(path) {
+            ("", _) => Status::unimplemented(format!("malformed method name: {path:?}")),
+            (service, method) if self.services.contains(service) => {
+                Status::unimplemented(format!("unknown method {method} for service {service}"))
+            }
+            (service, _) => Status::unimplemented(format!("unknown service {service}")),
+        }
+    }
+}
+
+impl fmt::Debug for Routes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut paths: Vec<_> = self.map.values().map(|r| (r.path, r.kind)).collect();
+        paths.sort_unstable_by_key(|(path, _)| *path);
+        f.debug_struct("Routes").field("methods", &paths).finish()
+    }
+}
+
+/// Builds the handler's request from the call's metadata and extensions.
+fn request_from<T>(
+    metadata: grpc_core::Metadata,
+    mut extensions: grpc_core::Extensions,
+    remote_addr: Option<std::net::SocketAddr>,
+    timeout: Option<std::time::Duration>,
+    message: T,
+) -> Request<T> {
+    if let Some(addr) = remote_addr {
+        extensions.insert(RemoteAddr(addr));
+    }
+    let mut request = Request::from_parts(metadata, extensions, message);
+    if let Some(timeout) = timeout {
+        request.set_timeout(timeout);
+    }
+    request
+}
+
+/// Keeps a unary response for the dispatcher: its metadata, and its message encoded (the
+/// size limit applies here: RESOURCE_EXHAUSTED). Headers, message and trailers then go out
+/// back to back when the final status is known.
+fn set_unary_response<C: Codec>(
+    responder: &mut Responder,
+    codec: &C,
+    response: Response<C::Encode>,
+) -> Result<(), Status> {
+    let (headers, _extensions, message, trailers) = response.into_parts();
+    responder.headers.extend(headers);
+    responder.trailers.extend(trailers);
+    let state = responder.state()?;
+    let mut encoder = MessageEncoder::new(state.encoding.clone(), state.max_send);
+    let mut body = BytesMut::with_capacity(256);
+    encoder.encode(codec, message, &mut body)?;
+    state.body = Some(body.freeze());
+    Ok(())
+}
+
+struct UnaryHandler<C, F> {
+    codec: Arc<C>,
+    handler: F,
+}
+
+impl<C, F, Fut> Handler for UnaryHandler<C, F>
+where
+    C: Codec,
+    F: Fn(Request<C::Decode>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Response<C::Encode>, Status>> + Send + 'static,
+{
+    fn call(self: Arc<Self>, call: ServerCall) -> BoxFuture<'static, Result<(), Status>> {
+        Box::pin(async move {
+            let ServerCall {
+                metadata,
+                extensions,
+                timeout,
+                remote_addr,
+                expose_remote_addr,
+                request,
+                request_encoding,
+                max_recv,
+                mut responder,
+                ..
+            } = call;
+            let mut reader = MessageReader::new(request, request_encoding, max_recv);
+            let payload = reader.single().await?;
+            let message = self.codec.decode(payload)?;
+            drop(reader);
+            let request = request_from(
+                metadata,
+                extensions,
+                remote_addr.filter(|_| expose_remote_addr),
+                timeout,
+                message,
+            );
+            let response = (self.handler)(request).await?;
+            set_unary_response(&mut responder, &*self.codec, response)
+        })
+    }
+}
+
+struct ClientStreamingHandler<C, F> {
+    codec: Arc<C>,
+    handler: F,
+}
+
+impl<C, F, Fut> Handler for ClientStreamingHandler<C, F>
+where
+    C: Codec,
+    F: Fn(Request<Streaming<C::Decode>>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Response<C::Encode>, Status>> + Send + 'static,
+{
+    fn call(self: Arc<Self>, call: ServerCall) -> BoxFuture<'static, Result<(), Status>> {
+        Box::pin(async move {
+            let ServerCall {
+                metadata,
+                extensions,
+                timeout,
+                remote_addr,
+                expose_remote_addr,
+                request,
+                request_encoding,
+                max_recv,
+                mut responder,
+                ..
+            } = call;
+            let reader = MessageReader::new(request, request_encoding, max_recv);
+            let stream = Streaming::new(reader, self.codec.clone());
+            let request = request_from(
+                metadata,
+                extensions,
+                remote_addr.filter(|_| expose_remote_addr),
+                timeout,
+                stream,
+            );
+            let response = (self.handler)(request).await?;
+            set_unary_response(&mut responder, &*self.codec, response)
+        })
+    }
+}
+
+struct ServerStreamingHandler<C, F> {
+    codec: Arc<C>,
+    handler: F,
+}
+
+impl<C, F> Handler for ServerStreamingHandler<C, F>
+where
+    C: Codec,
+    F: for<'a> Fn(
+            Request<C::Decode>,
+            &'a mut ResponseSink<C::Encode>,
+        ) -> BoxFuture<'a, Result<(), Status>>
+        + Send
+        + Sync
+        + 'static,
+{
+    fn call(self: Arc<Self>, call: ServerCall) -> BoxFuture<'static, Result<(), Status>> {
+        Box::pin(async move {
+            let ServerCall {
+                metadata,
+                extensions,
+                timeout,
+                remote_addr,
+                expose_remote_addr,
+                request,
+                request_encoding,
+                max_recv,
+                responder,
+                ..
+            } = call;
+            let mut reader = MessageReader::new(request, request_encoding, max_recv);
+            let payload = reader.single().await?;
+            let message = self.codec.decode(payload)?;
+            drop(reader);
+            let request = request_from(
+                metadata,
+                extensions,
+                remote_addr.filter(|_| expose_remote_addr),
+                timeout,
+                message,
+            );
+            let mut sink = ResponseSink::new(responder, self.codec.clone());
+            (self.handler)(request, &mut sink).await
+        })
+    }
+}
+
+struct BidiStreamingHandler<C, F> {
+    codec: Arc<C>,
+    handler: F,
+}
+
+impl<C, F> Handler for BidiStreamingHandler<C, F>
+where
+    C: Codec,
+    F: for<'a> Fn(
+            Request<Streaming<C::Decode>>,
+            &'a mut ResponseSink<C::Encode>,
+        ) -> BoxFuture<'a, Result<(), Status>>
+        + Send
+        + Sync
+        + 'static,
+{
+    fn call(self: Arc<Self>, call: ServerCall) -> BoxFuture<'static, Result<(), Status>> {
+        Box::pin(async move {
+            let ServerCall {
+                metadata,
+                extensions,
+                timeout,
+                remote_addr,
+                expose_remote_addr,
+                request,
+                request_encoding,
+                max_recv,
+                responder,
+                ..
+            } = call;
+            let reader = MessageReader::new(request, request_encoding, max_recv);
+            let stream = Streaming::new(reader, self.codec.clone());
+            let request = request_from(
+                metadata,
+                extensions,
+                remote_addr.filter(|_| expose_remote_addr),
+                timeout,
+                stream,
+            );
+            let mut sink = ResponseSink::new(responder, self.codec.clone());
+            (self.handler)(request, &mut sink).await
+        })
+    }
+}
+
+/// The method table and the interceptor chain.
+pub(crate) struct RouterInner {
+    pub(crate) routes: Routes,
+    pub(crate) interceptors: Arc<[Arc<dyn Interceptor>]>,
+}
+
+impl RouterInner {
+    /// Runs a routed call through the interceptors and its handler.
+    pub(crate) fn call(&self, call: ServerCall) -> BoxFuture<'static, Result<(), Status>> {
+        match call.route.clone() {
+            Some(route) => Next::new(self.interceptors.clone(), route.handler.clone()).run(call),
+            None => {
+                let status = self.routes.unimplemented(call.path());
+                Box::pin(async move {
+                    drop(call);
+                    Err(status)
+                })
+            }
+        }
+    }
+}
+
+/// The innermost service of the server's tower stack: runs a [`ServerCall`] through the
+/// interceptors and its handler and resolves to the call's final status (`Ok(())` for OK).
+///
+/// [`ServerBuilder::layer`](crate::ServerBuilder::layer) wraps layers around it. It is
+/// always ready and cheap to clone (one `Arc`).
+#[derive(Clone)]
+pub struct Router {
+    pub(crate) inner: Arc<RouterInner>,
+}
+
+impl fmt::Debug for Router {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Router")
+            .field("routes", &self.inner.routes)
+            .field("interceptors", &self.inner.interceptors.len())
+            .finish()
+    }
+}
+
+impl tower_service::Service<ServerCall> for Router {
+    type Response = ();
+    type Error = Status;
+    type Future = BoxFuture<'static, Result<(), Status>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Status>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, call: ServerCall) -> Self::Future {
+        self.inner.call(call)
+    }
+}
