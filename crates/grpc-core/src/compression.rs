@@ -484,10 +484,17 @@ impl Compressor for Zstd {
             dec.set_parameter(DParameter::WindowLogMax(want.clamp(23, 27)))?;
             let mut buf = [0u8; STEP];
             let mut pos = 0;
+            // Whether the last call that made progress ended at a frame boundary. A call that
+            // makes none (the output filled `buf` exactly at the end of a frame, and this is
+            // the check for more) reports the size hint of a next frame instead of 0.
+            let mut at_frame_end = false;
             loop {
                 let rest = input.get(pos..).unwrap_or_default();
                 let status = dec.run_on_buffers(rest, &mut buf)?;
                 pos += status.bytes_read;
+                if status.bytes_read > 0 || status.bytes_written > 0 {
+                    at_frame_end = status.remaining == 0;
+                }
                 append_bounded(
                     out,
                     start,
@@ -498,7 +505,7 @@ impl Compressor for Zstd {
                 if pos >= input.len() && !output_full {
                     // All input consumed and everything decoded so far flushed: done if the
                     // last frame is complete (zstd's hint is 0 at a frame boundary).
-                    return if status.remaining == 0 {
+                    return if at_frame_end {
                         Ok(())
                     } else {
                         Err(DecompressError::Io(truncated()))
