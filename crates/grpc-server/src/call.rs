@@ -8,10 +8,10 @@
 //! holds in the call's [`CallShared`] slot, and the dispatcher takes it from there. The slot's
 //! lock is taken a few times per call (park, take), never per message.
 //!
-//! The request half is parked too, for a transport reason: dropping a receiving half whose
-//! peer is still sending resets the stream with CANCEL at once, which would discard trailers
-//! queued but not yet written. The dispatcher drops (drains) the request half only after the
-//! trailers are queued; see `dispatch::drain_request`.
+//! The request half is parked too: dropping a receiving half while the client is still
+//! sending makes the transport cancel the stream (RST_STREAM CANCEL) unless our response is
+//! complete, in which case the reset is NO_ERROR and goes out right behind the trailers (RFC
+//! 9113 §8.1). So the request half is dropped only once the final status is queued.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -146,16 +146,9 @@ impl CallShared {
                 None
             }
         };
-        if let Some(recv) = leftover {
-            // The call is answered already; drain in the background so the drop cannot
-            // race the trailers (see the module docs).
-            match tokio::runtime::Handle::try_current() {
-                Ok(runtime) => {
-                    runtime.spawn(crate::dispatch::drain_request(recv));
-                }
-                Err(_) => drop(recv),
-            }
-        }
+        // The call is answered already: dropping the request half now resets the stream
+        // with NO_ERROR behind the queued trailers.
+        drop(leftover);
     }
 }
 

@@ -35,12 +35,6 @@ use crate::layer::CallService;
 use crate::routes::{Route, RouterInner};
 use crate::sink::{field, response_headers};
 
-/// After the final status, at most this much of a request the client is still sending is
-/// read and thrown away before the request half is dropped (see [`drain_request`]).
-const DRAIN_LIMIT: usize = 1024 * 1024;
-/// ... and for at most this long.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
-
 /// Server-wide settings every call needs.
 pub(crate) struct ServerShared {
     pub(crate) router: Arc<RouterInner>,
@@ -253,7 +247,8 @@ impl Reject {
         self.status
             .encode_header_fields(|name, value| fields.push(field(name, value)));
         let _ = respond.send_headers(fields, true);
-        drain_request(body).await;
+        // Queued after the response: NO_ERROR reset behind it if the client is still sending.
+        drop(body);
     }
 }
 
@@ -336,9 +331,9 @@ async fn run_call(
         Some(response) => finish(response, status).await,
         None => tracing::debug!("the call's response half was kept elsewhere; not answered"),
     }
-    if let Some(recv) = taken.request {
-        drain_request(recv).await;
-    }
+    // Dropped after the status is queued, so a client still sending gets RST_STREAM
+    // NO_ERROR behind our trailers (RFC 9113 §8.1) rather than a CANCEL ahead of them.
+    drop(taken.request);
 }
 
 /// Runs `future` until it completes, the deadline passes, or the stream fails (the client
@@ -427,40 +422,3 @@ fn push_status(fields: &mut Vec<HeaderField>, error: Option<&Status>, trailers: 
     trailers.encode_header_fields(|name, value| fields.push(field(name, value)));
 }
 
-/// Disposes of a request half after the final status was queued.
-///
-/// Dropping a receiving half whose peer is still sending makes the transport reset the
-/// stream with CANCEL at once, and that reset discards our trailers if the connection task
-/// has not written them yet (a grpc-transport limitation). So the rest of the request is read
-/// and thrown away first, until the client ends its stream (END_STREAM or RST_STREAM, which a
-/// client sends once it has our trailers: PROTOCOL-HTTP2 "Early Server Closure"), or until
-/// [`DRAIN_LIMIT`] octets were read *and* the connection task has run a pass since the status
-/// was queued (we waited for it at least once, then got more data: that pass wrote the status
-/// before it delivered the data). [`DRAIN_TIMEOUT`] bounds the whole thing.
-pub(crate) async fn drain_request(mut recv: RecvStream) {
-    if recv.is_end_stream() {
-        return;
-    }
-    let drain = async {
-        let mut budget = DRAIN_LIMIT;
-        let mut waited = false;
-        loop {
-            let item = std::future::poll_fn(|cx| {
-                let poll = recv.poll_data(cx);
-                waited |= poll.is_pending();
-                poll
-            })
-            .await;
-            match item {
-                Some(Ok(chunk)) => {
-                    budget = budget.saturating_sub(chunk.len());
-                    if budget == 0 && waited {
-                        return;
-                    }
-                }
-                Some(Err(_)) | None => return,
-            }
-        }
-    };
-    let _ = tokio::time::timeout(DRAIN_TIMEOUT, drain).await;
-}

@@ -95,7 +95,11 @@ impl TestClient {
     /// One unary call with these headers.
     pub async fn unary_with(&self, headers: Vec<HeaderField>, payload: &[u8]) -> Reply {
         let mut call = self.open(headers);
-        call.send_last(payload).await;
+        // A server that rejects the call from its headers may answer and reset the stream
+        // (NO_ERROR, RFC 9113 §8.1) before the body goes out: sending can fail, and the reply
+        // is what counts.
+        let frame = call.frame(payload);
+        let _ = call.send.send_data(frame, true).await;
         patiently(call.finish()).await
     }
 }
@@ -127,7 +131,7 @@ impl Call {
         self.encoder = MessageEncoder::new(compressor_for(name), usize::MAX);
     }
 
-    fn frame(&mut self, payload: &[u8]) -> Bytes {
+    pub fn frame(&mut self, payload: &[u8]) -> Bytes {
         let mut out = BytesMut::new();
         self.encoder
             .encode(&BytesCodec, Bytes::copy_from_slice(payload), &mut out)
