@@ -63,7 +63,8 @@ impl Probe {
         self.inner.finished.load(Ordering::SeqCst)
     }
 
-    /// Handlers dropped before they finished.
+    /// Handlers cancelled: dropped before they finished, or ended by a CANCELLED error from
+    /// their request stream or response sink.
     pub fn cancelled(&self) -> usize {
         self.inner.cancelled.load(Ordering::SeqCst)
     }
@@ -117,16 +118,22 @@ impl Probe {
 }
 
 /// Counts a handler as finished when [`finish`](HandlerGuard::finish) is called, and as
-/// cancelled when dropped before that.
+/// cancelled when dropped before that (or finished with CANCELLED).
 struct HandlerGuard {
     probe: Probe,
     finished: bool,
 }
 
 impl HandlerGuard {
-    fn finish<T>(mut self, result: T) -> T {
+    /// Counts the handler as finished, or as cancelled if it ended because it saw the
+    /// cancellation itself (a read or write failed with CANCELLED).
+    fn finish<T>(mut self, result: Result<T, Status>) -> Result<T, Status> {
         self.finished = true;
-        self.probe.inner.finished.fetch_add(1, Ordering::SeqCst);
+        let counter = match &result {
+            Err(status) if status.code() == Code::Cancelled => &self.probe.inner.cancelled,
+            _ => &self.probe.inner.finished,
+        };
+        counter.fetch_add(1, Ordering::SeqCst);
         self.probe.inner.changed.notify_waiters();
         result
     }
@@ -261,10 +268,13 @@ impl pb::echo_server::Echo for EchoService {
             let mut response = Response::new(EchoResponse {
                 requests_received: received,
                 bytes_received: bytes,
-                ..response_for(&EchoRequest {
-                    payload: Bytes::new(),
-                    ..last
-                }, 1)
+                ..response_for(
+                    &EchoRequest {
+                        payload: Bytes::new(),
+                        ..last
+                    },
+                    1,
+                )
             });
             copy_echo_keys(&metadata, response.metadata_mut());
             copy_echo_keys(&metadata, response.trailers_mut());
@@ -318,7 +328,7 @@ pub struct TestServer {
     /// Shuts it down.
     pub handle: grpc_server::ServerHandle,
     /// Resolves when `serve` returns.
-    pub serving: tokio::task::JoinHandle<Result<(), grpc_server::Error>>,
+    pub serving: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
 impl TestServer {
@@ -334,9 +344,17 @@ impl TestServer {
 }
 
 /// Starts an Echo server on 127.0.0.1 with the options `configure` sets.
-pub async fn start_server(
-    configure: impl FnOnce(grpc_server::ServerBuilder) -> grpc_server::ServerBuilder,
-) -> TestServer {
+pub async fn start_server<L>(
+    configure: impl FnOnce(grpc_server::ServerBuilder) -> grpc_server::ServerBuilder<L>,
+) -> TestServer
+where
+    L: tower_layer::Layer<grpc_server::Router>,
+    L::Service:
+        tower_service::Service<grpc_server::ServerCall, Response = ()> + Clone + Send + 'static,
+    <L::Service as tower_service::Service<grpc_server::ServerCall>>::Error:
+        Into<grpc_core::BoxError>,
+    <L::Service as tower_service::Service<grpc_server::ServerCall>>::Future: Send + 'static,
+{
     let service = EchoService::default();
     let probe = service.probe.clone();
     let builder = configure(grpc_server::Server::builder())

@@ -18,7 +18,11 @@ use grpc_server::{Next, ServerCall};
 struct RequireToken;
 
 impl grpc_server::Interceptor for RequireToken {
-    fn intercept(&self, mut call: ServerCall, next: Next) -> BoxFuture<'static, Result<(), Status>> {
+    fn intercept(
+        &self,
+        mut call: ServerCall,
+        next: Next,
+    ) -> BoxFuture<'static, Result<(), Status>> {
         Box::pin(async move {
             if call.metadata().get("x-token") != Some("secret") {
                 return Err(Status::unauthenticated("missing x-token"));
@@ -37,7 +41,7 @@ impl grpc_server::Interceptor for RecordOutcome {
     fn intercept(&self, call: ServerCall, next: Next) -> BoxFuture<'static, Result<(), Status>> {
         let outcomes = self.0.clone();
         Box::pin(async move {
-            let method = call.method().to_owned();
+            let method = call.path().to_owned();
             let result = next.run(call).await;
             let code = result.as_ref().map_or_else(Status::code, |()| Code::Ok);
             outcomes.lock().unwrap().push((method, code));
@@ -71,7 +75,7 @@ impl grpc_client::Interceptor for RefuseStatusRequests {
         call: &'a mut grpc_client::CallContext,
     ) -> BoxFuture<'a, Result<(), Status>> {
         Box::pin(async move {
-            if call.method().ends_with("/Unary") && call.metadata().contains_key("x-refuse") {
+            if call.path() == "/e2e.v1.Echo/Unary" && call.metadata().contains_key("x-refuse") {
                 return Err(Status::failed_precondition("refused by the client"));
             }
             Ok(())
@@ -105,7 +109,10 @@ async fn interceptors_check_change_and_observe_calls() {
     let client = EchoClient::new(channel);
     let response = client.unary(echo("token")).await.unwrap();
     assert_eq!(response.metadata().get("x-echo-checked"), Some("yes"));
-    assert_eq!(server.probe.last_metadata().unwrap().get("x-token"), Some("secret"));
+    assert_eq!(
+        server.probe.last_metadata().unwrap().get("x-token"),
+        Some("secret")
+    );
 
     // Streaming calls pass the same interceptors.
     let mut stream = client
@@ -141,7 +148,9 @@ async fn tower_layers_wrap_the_server() {
     let server = start_server(|builder| {
         builder
             .layer(tower::limit::ConcurrencyLimitLayer::new(1))
-            .layer(tower::timeout::TimeoutLayer::new(Duration::from_millis(100)))
+            .layer(tower::timeout::TimeoutLayer::new(Duration::from_millis(
+                100,
+            )))
     })
     .await;
     let client = EchoClient::connect(&server.url()).await.unwrap();
@@ -192,7 +201,10 @@ async fn bearer_tokens_go_over_tls() {
         .connect()
         .await
         .unwrap();
-    EchoClient::new(channel).unary(echo("secure")).await.unwrap();
+    EchoClient::new(channel)
+        .unary(echo("secure"))
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -216,5 +228,8 @@ async fn bearer_tokens_are_not_sent_over_plaintext_unless_allowed() {
         .connect()
         .await
         .unwrap();
-    EchoClient::new(channel).unary(echo("allowed")).await.unwrap();
+    EchoClient::new(channel)
+        .unary(echo("allowed"))
+        .await
+        .unwrap();
 }

@@ -90,7 +90,11 @@ async fn the_client_refuses_to_send_over_its_send_limit() {
     let client = EchoClient::new(channel);
     let status = client.unary(big(4096)).await.unwrap_err();
     assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
-    assert_eq!(server.probe.started(), 0, "nothing should have reached the server");
+    assert_eq!(
+        server.probe.started(),
+        0,
+        "nothing should have reached the server"
+    );
 }
 
 #[tokio::test]
@@ -106,15 +110,31 @@ async fn the_server_refuses_to_send_over_its_send_limit() {
         .unwrap_err();
     assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
 
-    let mut stream = client
+    // The first message is already too large, so nothing was sent before the status: a
+    // trailers-only response, which fails the call itself.
+    let status = client
         .server_stream(EchoRequest {
             response_count: 2,
             response_size: 4096,
             ..EchoRequest::default()
         })
         .await
-        .unwrap()
-        .into_inner();
-    let status = stream.message().await.unwrap_err();
+        .unwrap_err();
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+
+    // With a message out first, the status arrives in the trailers of the stream.
+    let mut call = client.bidi(()).await.unwrap();
+    call.send(echo("small")).await.unwrap();
+    assert_eq!(
+        &call.message().await.unwrap().unwrap().payload[..],
+        b"small"
+    );
+    call.send(EchoRequest {
+        response_size: 4096,
+        ..EchoRequest::default()
+    })
+    .await
+    .unwrap();
+    let status = call.message().await.unwrap_err();
     assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
 }

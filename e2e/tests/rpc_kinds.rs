@@ -89,17 +89,22 @@ async fn bidi_streams_can_be_split_into_a_sender_and_a_receiver() {
 
 #[tokio::test]
 async fn eight_mib_messages_cross_in_both_directions_with_raised_limits() {
-    let server =
-        start_server(|builder| builder.max_decoding_message_size(16 * MIB)).await;
+    let server = start_server(|builder| builder.max_decoding_message_size(16 * MIB)).await;
     let channel = grpc_client::Channel::builder(&server.url())
         .max_decoding_message_size(16 * MIB)
         .connect()
         .await
         .unwrap();
     let client = grpc_e2e::pb::echo_client::EchoClient::new(channel);
-    let payload: Bytes = (0..8 * MIB).map(|i| (i % 251) as u8).collect::<Vec<u8>>().into();
+    let payload: Bytes = (0..8 * MIB)
+        .map(|i| (i % 251) as u8)
+        .collect::<Vec<u8>>()
+        .into();
     let response = client.unary(echo(payload.clone())).await.unwrap();
-    assert!(response.get_ref().payload == payload, "payload changed on the way");
+    assert!(
+        response.get_ref().payload == payload,
+        "payload changed on the way"
+    );
 
     // The same size streamed: several large messages each way.
     let mut call = client.bidi(()).await.unwrap();

@@ -50,13 +50,14 @@ async fn graceful_shutdown_finishes_calls_in_flight_and_refuses_new_ones() {
     for call in in_flight {
         call.await.unwrap().unwrap();
     }
+    let url = server.url();
     tokio::time::timeout(Duration::from_secs(10), server.serving)
         .await
         .unwrap()
         .unwrap()
         .unwrap();
     // And nobody listens any more.
-    let status = grpc_client::Channel::builder(&server.url())
+    let status = grpc_client::Channel::builder(&url)
         .connect()
         .await
         .unwrap_err();
@@ -138,8 +139,9 @@ async fn unix_sockets_carry_all_four_kinds() {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("echo.sock");
     let _ = std::fs::remove_file(&path);
-    let server = grpc_server::Server::builder()
-        .add_service(grpc_e2e::pb::echo_server::EchoServer::new(EchoService::default()));
+    let server = grpc_server::Server::builder().add_service(
+        grpc_e2e::pb::echo_server::EchoServer::new(EchoService::default()),
+    );
     let serving = tokio::spawn({
         let path = path.clone();
         async move { server.serve_unix(path).await }

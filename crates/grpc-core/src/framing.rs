@@ -239,7 +239,11 @@ mod tests {
         decoder.push(Bytes::from_static(&[0, 0, 0x40]));
         decoder.push(Bytes::from_static(&[0, 0, 1, 2, 3]));
         assert!(matches!(decoder.next_frame(), Ok(None)));
-        assert!(decoder.partial.capacity() < 64, "{}", decoder.partial.capacity());
+        assert!(
+            decoder.partial.capacity() < 64,
+            "{}",
+            decoder.partial.capacity()
+        );
         // The rest arrives: one exact-size copy.
         decoder.push(Bytes::from(vec![7u8; (4 << 20) - 3]));
         let frame = decoder.next_frame().ok().flatten().map(|f| f.data.len());

@@ -348,7 +348,15 @@ fn every_compressor_round_trips_sizes_at_buffer_boundaries() {
         let Some(compressor) = compressor_for(name) else {
             continue;
         };
-        for size in [0, 1, 16 * 1024 - 1, 16 * 1024, 16 * 1024 + 1, 64 * 1024, 1 << 20] {
+        for size in [
+            0,
+            1,
+            16 * 1024 - 1,
+            16 * 1024,
+            16 * 1024 + 1,
+            64 * 1024,
+            1 << 20,
+        ] {
             for fill in [b'a', 0u8] {
                 let input = vec![fill; size];
                 let mut compressed = bytes::BytesMut::new();

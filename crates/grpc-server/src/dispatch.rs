@@ -421,4 +421,3 @@ fn push_status(fields: &mut Vec<HeaderField>, error: Option<&Status>, trailers: 
     }
     trailers.encode_header_fields(|name, value| fields.push(field(name, value)));
 }
-

@@ -604,7 +604,9 @@ fn a_server_that_stops_receiving_resets_with_no_error_right_behind_its_response(
     pair.drive();
     // The whole response is queued, then the server stops reading the request: the reset
     // must not overtake (or drop) the queued response (RFC 9113 §8.1).
-    pair.server.send_headers(stream, response("200"), false).unwrap();
+    pair.server
+        .send_headers(stream, response("200"), false)
+        .unwrap();
     pair.server
         .send_data(stream, Bytes::from_static(b"answer"), false)
         .unwrap();

@@ -7,9 +7,9 @@ use std::error::Error;
 use std::time::{Duration, Instant};
 
 use greeter::GreeterService;
+use greeter::pb::HelloRequest;
 use greeter::pb::greeter_client::GreeterClient;
 use greeter::pb::greeter_server::GreeterServer;
-use greeter::pb::HelloRequest;
 use grpc_core::{Code, Request};
 
 fn step(number: u32, title: &str, call: &str) {
@@ -41,7 +41,11 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let reply = client.say_hello(hello("Ada")).await?;
     println!("   <- {:?}", reply.get_ref().message);
 
-    step(2, "server streaming", "LotsOfReplies { name: \"Grace\", count: 3 }");
+    step(
+        2,
+        "server streaming",
+        "LotsOfReplies { name: \"Grace\", count: 3 }",
+    );
     let request = HelloRequest {
         count: 3,
         ..hello("Grace")
@@ -65,7 +69,11 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let reply = call.finish().await?;
     println!("   <- {:?}", reply.get_ref().message);
 
-    step(4, "bidirectional streaming", "Chat, each request answered as it arrives");
+    step(
+        4,
+        "bidirectional streaming",
+        "Chat, each request answered as it arrives",
+    );
     let mut chat = client.chat(()).await?;
     for name in ["Margaret", "Dennis"] {
         chat.send(hello(name)).await?;
@@ -121,8 +129,14 @@ async fn main() -> Result<(), Box<dyn Error>> {
         .metadata_mut()
         .insert_bin("trace-bin", (0u8..16).collect::<Vec<u8>>())?;
     let response = client.say_hello(request).await?;
-    let echoed = response.metadata().get("x-request-id").unwrap_or("(missing)");
-    let trace_bytes = response.trailers().get("x-trace-bytes").unwrap_or("(missing)");
+    let echoed = response
+        .metadata()
+        .get("x-request-id")
+        .unwrap_or("(missing)");
+    let trace_bytes = response
+        .trailers()
+        .get("x-trace-bytes")
+        .unwrap_or("(missing)");
     println!("   <- {:?}", response.get_ref().message);
     println!("   <- header  x-request-id: {echoed}");
     println!("   <- trailer x-trace-bytes: {trace_bytes}");
