@@ -90,6 +90,13 @@ pub use backoff::ConnectBackoff;
 pub use builder::{ChannelBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_DECODING_MESSAGE_SIZE};
 pub use channel::Channel;
 pub use connection::ConnectivityState;
+/// Codecs ([`ProstCodec`](grpc_core::codec::ProstCodec), [`BytesCodec`](grpc_core::codec::BytesCodec)
+/// and the [`Codec`](grpc_core::codec::Codec) trait), re-exported from grpc-core so generated
+/// code and users need no direct dependency on it.
+pub use grpc_core::codec;
+/// Compression: the [`Encodings`](grpc_core::compression::Encodings) set and the compressors,
+/// re-exported from grpc-core.
+pub use grpc_core::compression;
 pub use grpc_core::{Code, Extensions, IntoRequest, Metadata, Request, Response, Status};
 pub use interceptor::{CallContext, Interceptor, InterceptorFn, interceptor_fn};
 pub use options::CallOptions;

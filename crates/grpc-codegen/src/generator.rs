@@ -42,7 +42,6 @@ const MODULE_ALLOWS: &str = "#[allow(
 pub struct ServiceGenerator {
     pub(crate) build_client: bool,
     pub(crate) build_server: bool,
-    pub(crate) core_path: String,
     pub(crate) server_path: String,
     pub(crate) client_path: String,
 }
@@ -52,7 +51,6 @@ impl Default for ServiceGenerator {
         ServiceGenerator {
             build_client: true,
             build_server: true,
-            core_path: "::grpc_core".to_owned(),
             server_path: "::grpc_server".to_owned(),
             client_path: "::grpc_client".to_owned(),
         }
@@ -255,7 +253,7 @@ fn codec(core: &str, encode: &str, decode: &str) -> String {
 impl ServiceGenerator {
     fn server(&self, service: &ServiceModel, buf: &mut String) {
         let s = &self.server_path;
-        let c = &self.core_path;
+        let c = s;
         let full = &service.full_name;
         let trait_name = &service.trait_name;
         let server = service.server_struct();
@@ -544,7 +542,7 @@ impl ServiceGenerator {
 
     fn client_method(&self, code: &mut Code<'_>, method: &MethodModel) {
         let cl = &self.client_path;
-        let c = &self.core_path;
+        let c = cl;
         let path = &method.path;
         let (input, output) = (&method.input, &method.output);
         let mut generated = vec![match method.kind {

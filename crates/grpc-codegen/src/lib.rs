@@ -39,7 +39,7 @@
 //! use helloworld::greeter_client::GreeterClient;
 //! ```
 //!
-//! The generated code names `::grpc_core` (the codec), `::grpc_server` (server half) and
+//! The generated code names `::grpc_server` (server half, codec included) and
 //! `::grpc_client` (client half), so the crate that includes it depends on those it uses, and
 //! on `prost` (and `prost-types` if the protos use well-known types).
 //!
@@ -115,7 +115,7 @@ pub fn configure() -> Builder {
 /// Settings for a code generation run; from [`configure`].
 ///
 /// The defaults: generate servers and clients, write to `OUT_DIR`, print
-/// `cargo:rerun-if-changed` lines, runtime crates at `::grpc_core`, `::grpc_server` and
+/// `cargo:rerun-if-changed` lines, runtime crates at `::grpc_server` and
 /// `::grpc_client`, and prost-build's default [`Config`](prost_build::Config).
 pub struct Builder {
     generator: ServiceGenerator,
@@ -190,13 +190,6 @@ impl Builder {
     #[must_use]
     pub fn include_file(mut self, name: impl Into<PathBuf>) -> Self {
         self.include_file = Some(name.into());
-        self
-    }
-
-    /// The path generated code uses for the grpc-core crate (default `::grpc_core`).
-    #[must_use]
-    pub fn core_path(mut self, path: impl Into<String>) -> Self {
-        self.generator.core_path = path.into();
         self
     }
 

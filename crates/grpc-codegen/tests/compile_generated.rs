@@ -34,8 +34,8 @@ resolver = "3"
 members = ["compile-check"]
 "#;
 
-/// The user crate's manifest: the real grpc-core, grpc-server and grpc-client of this
-/// repository, by absolute path.
+/// The user crate's manifest: the real grpc-server and grpc-client of this repository, by
+/// absolute path. No grpc-core: generated code reaches it through their re-exports.
 fn user_manifest() -> String {
     let crates = manifest_dir().parent().unwrap();
     let path = |name: &str| {
@@ -45,8 +45,7 @@ fn user_manifest() -> String {
     format!(
         "[package]\nname = \"generated-code-check\"\nversion = \"0.0.0\"\nedition = \"2024\"\n\
          publish = false\n\n[dependencies]\nprost = \"0.14\"\nprost-types = \"0.14\"\n\
-         grpc-core = {}\ngrpc-server = {}\ngrpc-client = {}\n",
-        path("grpc-core"),
+         grpc-server = {}\ngrpc-client = {}\n",
         path("grpc-server"),
         path("grpc-client"),
     )

@@ -155,7 +155,7 @@ fn greeter_has_the_contract_shapes() {
     // Server codec: Encode = response, Decode = request.
     assert_contains(
         &v1,
-        "<::grpc_core::codec::ProstCodec<\n                            super::HelloReply,\n                            super::HelloRequest,\n                        > as ::core::default::Default>::default(),",
+        "<::grpc_server::codec::ProstCodec<\n                            super::HelloReply,\n                            super::HelloRequest,\n                        > as ::core::default::Default>::default(),",
     );
     assert_contains(&v1, "::std::boxed::Box::pin(async move {");
 
@@ -195,7 +195,7 @@ fn greeter_has_the_contract_shapes() {
     // Client codec: Encode = request, Decode = response.
     assert_contains(
         &v1,
-        "<::grpc_core::codec::ProstCodec<\n                        super::HelloRequest,\n                        super::HelloReply,\n                    > as ::core::default::Default>::default(),",
+        "<::grpc_client::codec::ProstCodec<\n                        super::HelloRequest,\n                        super::HelloReply,\n                    > as ::core::default::Default>::default(),",
     );
 }
 
@@ -305,7 +305,6 @@ fn builder_options() {
     grpc_codegen::configure()
         .emit_rerun_if_changed(false)
         .build_client(false)
-        .core_path("crate::rt::core")
         .server_path("crate::rt::server")
         .out_dir(dir.join("server-only"))
         .file_descriptor_set_path(&descriptor_path)
@@ -321,7 +320,7 @@ fn builder_options() {
         &v1,
         "request: crate::rt::server::Request<super::HelloRequest>,",
     );
-    assert_contains(&v1, "<crate::rt::core::codec::ProstCodec<");
+    assert_contains(&v1, "<crate::rt::server::codec::ProstCodec<");
     assert_contains(
         &v1,
         "#[non_exhaustive]\n#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]\npub struct HelloReply {",

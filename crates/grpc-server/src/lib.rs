@@ -149,6 +149,13 @@ pub use builder::{
     DEFAULT_TLS_HANDSHAKE_TIMEOUT, Server, ServerBuilder,
 };
 pub use call::{RemoteAddr, RpcKind, ServerCall};
+/// Codecs ([`ProstCodec`](grpc_core::codec::ProstCodec), [`BytesCodec`](grpc_core::codec::BytesCodec)
+/// and the [`Codec`](grpc_core::codec::Codec) trait), re-exported from grpc-core so generated
+/// code and users need no direct dependency on it.
+pub use grpc_core::codec;
+/// Compression: the [`Encodings`](grpc_core::compression::Encodings) set and the compressors,
+/// re-exported from grpc-core.
+pub use grpc_core::compression;
 pub use grpc_core::{Code, Extensions, Metadata, Request, Response, Status};
 pub use interceptor::{Interceptor, InterceptorFn, Next, interceptor_fn};
 pub use routes::{GrpcService, Router, Routes};

@@ -10,7 +10,7 @@ use greeter::GreeterService;
 use greeter::pb::HelloRequest;
 use greeter::pb::greeter_client::GreeterClient;
 use greeter::pb::greeter_server::GreeterServer;
-use grpc_core::{Code, Request};
+use grpc_client::{Code, Request};
 
 fn step(number: u32, title: &str, call: &str) {
     println!("\n{number}. {title}\n   -> {call}");

@@ -23,7 +23,6 @@ options:
       --no-server           do not generate servers
       --include-file NAME   also write NAME, nesting every package's file in modules
       --descriptor-set PATH also write the encoded FileDescriptorSet to PATH
-      --core-path PATH      path of the grpc-core crate in generated code (::grpc_core)
       --server-path PATH    path of the grpc-server crate (::grpc_server)
       --client-path PATH    path of the grpc-client crate (::grpc_client)
   -h, --help                this text";
@@ -60,7 +59,6 @@ fn run(args: Vec<String>) -> Result<(), String> {
             "--no-server" => builder = builder.build_server(false),
             "--include-file" => builder = builder.include_file(value(&arg)?),
             "--descriptor-set" => builder = builder.file_descriptor_set_path(value(&arg)?),
-            "--core-path" => builder = builder.core_path(value(&arg)?),
             "--server-path" => builder = builder.server_path(value(&arg)?),
             "--client-path" => builder = builder.client_path(value(&arg)?),
             "--" => protos.extend(args.by_ref().map(PathBuf::from)),

@@ -139,7 +139,7 @@ pub mod greeter_server {
                 routes
                     .unary(
                         "/demo.v1.Greeter/SayHello",
-                        <::grpc_core::codec::ProstCodec<
+                        <::grpc_server::codec::ProstCodec<
                             super::HelloReply,
                             super::HelloRequest,
                         > as ::core::default::Default>::default(),
@@ -156,7 +156,7 @@ pub mod greeter_server {
                 routes
                     .client_streaming(
                         "/demo.v1.Greeter/LotsOfGreetings",
-                        <::grpc_core::codec::ProstCodec<
+                        <::grpc_server::codec::ProstCodec<
                             super::HelloReply,
                             super::HelloRequest,
                         > as ::core::default::Default>::default(),
@@ -173,7 +173,7 @@ pub mod greeter_server {
                 routes
                     .server_streaming(
                         "/demo.v1.Greeter/LotsOfReplies",
-                        <::grpc_core::codec::ProstCodec<
+                        <::grpc_server::codec::ProstCodec<
                             super::HelloReply,
                             super::HelloRequest,
                         > as ::core::default::Default>::default(),
@@ -191,7 +191,7 @@ pub mod greeter_server {
                 routes
                     .streaming(
                         "/demo.v1.Greeter/BidiHello",
-                        <::grpc_core::codec::ProstCodec<
+                        <::grpc_server::codec::ProstCodec<
                             super::HelloReply,
                             super::HelloRequest,
                         > as ::core::default::Default>::default(),
@@ -276,7 +276,7 @@ pub mod greeter_client {
                         super::HelloRequest,
                     >::into_request(request),
                     "/demo.v1.Greeter/SayHello",
-                    <::grpc_core::codec::ProstCodec<
+                    <::grpc_client::codec::ProstCodec<
                         super::HelloRequest,
                         super::HelloReply,
                     > as ::core::default::Default>::default(),
@@ -297,7 +297,7 @@ pub mod greeter_client {
                 .client_streaming(
                     ::grpc_client::IntoRequest::<()>::into_request(request),
                     "/demo.v1.Greeter/LotsOfGreetings",
-                    <::grpc_core::codec::ProstCodec<
+                    <::grpc_client::codec::ProstCodec<
                         super::HelloRequest,
                         super::HelloReply,
                     > as ::core::default::Default>::default(),
@@ -320,7 +320,7 @@ pub mod greeter_client {
                         super::HelloRequest,
                     >::into_request(request),
                     "/demo.v1.Greeter/LotsOfReplies",
-                    <::grpc_core::codec::ProstCodec<
+                    <::grpc_client::codec::ProstCodec<
                         super::HelloRequest,
                         super::HelloReply,
                     > as ::core::default::Default>::default(),
@@ -341,7 +341,7 @@ pub mod greeter_client {
                 .streaming(
                     ::grpc_client::IntoRequest::<()>::into_request(request),
                     "/demo.v1.Greeter/BidiHello",
-                    <::grpc_core::codec::ProstCodec<
+                    <::grpc_client::codec::ProstCodec<
                         super::HelloRequest,
                         super::HelloReply,
                     > as ::core::default::Default>::default(),
