@@ -108,6 +108,9 @@ fn test() -> Result<(), String> {
         &["test", "--workspace", "--all-targets", "--locked"],
     )?;
     run("cargo", &["test", "--workspace", "--doc", "--locked"])?;
+    // The README's first command: the demo must keep working (it exits non-zero when any
+    // step does not behave as it prints).
+    run("cargo", &["run", "-p", "greeter", "--locked"])?;
     eprintln!(
         "xtask test: all checks passed in {:.0}s",
         started.elapsed().as_secs_f64()
