@@ -11,10 +11,23 @@
 //! - `stream_throughput`: one stream moving N MiB in 64 KiB chunks, upload and download:
 //!   MB/s, against h2 with default windows and with 16 MiB windows.
 //!
-//! Prints one table and writes it to `target/bench/transport.{json,md}`. See
+//! gRPC scenarios (`grpc-client` against `grpc-server` on our transport, raw bytes with
+//! `BytesCodec`; see `grpc.rs`), compared with our raw HTTP/2 numbers of the same run:
+//!
+//! - `grpc_unary`: sequential unary echo calls of 180 bytes, one in flight.
+//! - `grpc_unary_concurrent`: the same with 64 calls in flight on one channel.
+//! - `grpc_pingpong`: one bidi call, 180-byte messages echoed back and forth.
+//! - `grpc_server_streaming`: N MiB of 64 KiB messages, then of 1 MiB messages.
+//!
+//! A gRPC scenario with a raw counterpart (`unary_rtt`, `stream_pingpong`, the download
+//! of `stream_throughput`) runs in the same interleaved rotation as the counterpart's
+//! stacks, so the gRPC/raw ratio compares runs taken side by side.
+//!
+//! Prints the tables and writes them to `target/bench/transport.{json,md}`. See
 //! `benches/README.md` for the method and its caveats.
 
 mod counting;
+mod grpc;
 mod ours;
 mod peer_h2;
 mod report;
@@ -27,7 +40,7 @@ use std::time::Duration;
 
 use counting::CountingAlloc;
 use peer_h2::Windows;
-use report::{H2, H2_LARGE, Report, Settings};
+use report::{GRPC, H2, H2_LARGE, Report, Settings};
 use scenario::{BoxError, Direction, RateResult, Timing, TransferResult, run_rate, run_transfer};
 
 #[global_allocator]
@@ -37,12 +50,15 @@ const USAGE: &str = "usage: transport-bench [options]
   --duration SECS   measured seconds per rate scenario and stack (default 3)
   --warmup SECS     warm-up seconds before each rate measurement (default 0.5)
   --size MIB        MiB per timed transfer (default 256)
-  --scenario NAME   unary_rtt | stream_pingpong | stream_throughput (repeatable; default all)
-  --only STACK      ours | h2: run one stack only (for profilers and strace)
+  --scenario NAME   unary_rtt | stream_pingpong | stream_throughput | grpc_unary |
+                    grpc_unary_concurrent | grpc_pingpong | grpc_server_streaming
+                    (repeatable; default all)
+  --only STACK      ours | h2 | grpc: run one stack only (for profilers and strace);
+                    ours is our raw HTTP/2 transport, grpc is grpc-client + grpc-server
   --workers N       tokio worker threads shared by client and server (default 2)
   --repeat N        runs per scenario and stack, interleaved; the median run is reported
                     (default 3; 1 with --quick)
-  --quick           short smoke run: 0.3 s, 0.1 s warm-up, 16 MiB transfers, one run
+  --quick           short smoke run: 0.2 s, 0.05 s warm-up, 16 MiB transfers, one run
   --out DIR         where transport.json and transport.md go (default <workspace>/target/bench)";
 
 /// The scenarios.
@@ -51,19 +67,78 @@ enum Scenario {
     Unary,
     PingPong,
     Throughput,
+    GrpcUnary,
+    GrpcConcurrent,
+    GrpcPingPong,
+    GrpcStreaming,
 }
 
 impl Scenario {
-    const ALL: [Scenario; 3] = [Scenario::Unary, Scenario::PingPong, Scenario::Throughput];
+    const ALL: [Scenario; 7] = [
+        Scenario::Unary,
+        Scenario::PingPong,
+        Scenario::Throughput,
+        Scenario::GrpcUnary,
+        Scenario::GrpcConcurrent,
+        Scenario::GrpcPingPong,
+        Scenario::GrpcStreaming,
+    ];
 
     fn parse(name: &str) -> Result<Scenario, String> {
         match name {
             "unary_rtt" | "unary" => Ok(Scenario::Unary),
             "stream_pingpong" | "pingpong" => Ok(Scenario::PingPong),
             "stream_throughput" | "throughput" => Ok(Scenario::Throughput),
+            "grpc_unary" => Ok(Scenario::GrpcUnary),
+            "grpc_unary_concurrent" => Ok(Scenario::GrpcConcurrent),
+            "grpc_pingpong" => Ok(Scenario::GrpcPingPong),
+            "grpc_server_streaming" | "grpc_streaming" => Ok(Scenario::GrpcStreaming),
             other => Err(format!(
-                "unknown scenario {other:?} (unary_rtt, stream_pingpong, stream_throughput)"
+                "unknown scenario {other:?} (unary_rtt, stream_pingpong, stream_throughput, \
+                 grpc_unary, grpc_unary_concurrent, grpc_pingpong, grpc_server_streaming)"
             )),
+        }
+    }
+
+    /// The scenarios measured in one interleaved rotation: a gRPC scenario and its raw
+    /// HTTP/2 counterpart (the gRPC/raw ratio needs both, side by side).
+    fn family(self) -> Family {
+        match self {
+            Scenario::Unary | Scenario::GrpcUnary => Family::Unary,
+            Scenario::PingPong | Scenario::GrpcPingPong => Family::PingPong,
+            Scenario::Throughput | Scenario::GrpcStreaming => Family::Throughput,
+            Scenario::GrpcConcurrent => Family::Concurrent,
+        }
+    }
+}
+
+/// Scenarios that share one rotation of stacks (see [`Scenario::family`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Family {
+    Unary,
+    PingPong,
+    Throughput,
+    Concurrent,
+}
+
+impl Family {
+    /// The transport scenario (ours vs h2) of the family, if it has one.
+    fn raw(self) -> Option<Scenario> {
+        match self {
+            Family::Unary => Some(Scenario::Unary),
+            Family::PingPong => Some(Scenario::PingPong),
+            Family::Throughput => Some(Scenario::Throughput),
+            Family::Concurrent => None,
+        }
+    }
+
+    /// The gRPC scenario of the family.
+    fn grpc(self) -> Scenario {
+        match self {
+            Family::Unary => Scenario::GrpcUnary,
+            Family::PingPong => Scenario::GrpcPingPong,
+            Family::Throughput => Scenario::GrpcStreaming,
+            Family::Concurrent => Scenario::GrpcConcurrent,
         }
     }
 }
@@ -77,6 +152,7 @@ struct Options {
     scenarios: Vec<Scenario>,
     run_ours: bool,
     run_h2: bool,
+    run_grpc: bool,
     workers: usize,
     repeat: usize,
     quick: bool,
@@ -124,7 +200,8 @@ impl Options {
                     only = Some(match value()?.as_str() {
                         "ours" => "ours",
                         "h2" => "h2",
-                        other => return Err(format!("--only: ours or h2, got {other:?}")),
+                        "grpc" => "grpc",
+                        other => return Err(format!("--only: ours, h2 or grpc, got {other:?}")),
                     })
                 }
                 "--workers" => {
@@ -155,7 +232,7 @@ impl Options {
         }
         scenarios.dedup();
         let (d, w, s, samples, runs) = if quick {
-            (0.3, 0.1, 16, 200, 1)
+            (0.2, 0.05, 16, 200, 1)
         } else {
             (3.0, 0.5, 256, 2000, 3)
         };
@@ -164,8 +241,9 @@ impl Options {
             warmup: warmup.unwrap_or(Duration::from_secs_f64(w)),
             size_mib: size_mib.unwrap_or(s),
             scenarios,
-            run_ours: only != Some("h2"),
-            run_h2: only != Some("ours"),
+            run_ours: only.is_none_or(|o| o == "ours"),
+            run_h2: only.is_none_or(|o| o == "h2"),
+            run_grpc: only.is_none_or(|o| o == "grpc"),
             workers,
             repeat: repeat.unwrap_or(runs),
             quick,
@@ -284,6 +362,46 @@ async fn h2_transfer(
     Ok(result)
 }
 
+async fn grpc_unary(timing: Timing) -> Result<RateResult, BoxError> {
+    let conn = grpc::Conn::open().await?;
+    let mut op = conn.unary();
+    let result = run_rate(&mut op, &conn.sides, timing).await?;
+    drop(op);
+    conn.close().await?;
+    Ok(result)
+}
+
+async fn grpc_concurrent(timing: Timing) -> Result<RateResult, BoxError> {
+    let conn = grpc::Conn::open().await?;
+    let op = conn.unary();
+    let result = grpc::run_concurrent(&op, &conn.sides, timing).await?;
+    drop(op);
+    conn.close().await?;
+    Ok(result)
+}
+
+async fn grpc_pingpong(timing: Timing) -> Result<RateResult, BoxError> {
+    let conn = grpc::Conn::open().await?;
+    let mut op = conn.pingpong().await?;
+    let result = run_rate(&mut op, &conn.sides, timing).await?;
+    op.finish().await?;
+    conn.close().await?;
+    Ok(result)
+}
+
+async fn grpc_download(
+    message_len: usize,
+    warmup: u64,
+    bytes: u64,
+) -> Result<TransferResult, BoxError> {
+    let conn = grpc::Conn::open().await?;
+    let mut client = conn.downloads(message_len);
+    let result = run_transfer(&mut client, &conn.sides, Direction::Download, warmup, bytes).await?;
+    drop(client);
+    conn.close().await?;
+    Ok(result)
+}
+
 fn progress(what: &str, value: String) {
     eprintln!("  {what:<40} {value}");
 }
@@ -291,17 +409,35 @@ fn progress(what: &str, value: String) {
 /// Which stack a run is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Stack {
+    /// Our raw HTTP/2 transport.
     Ours,
     H2(Windows),
+    /// grpc-client against grpc-server (rate scenarios).
+    Grpc,
+    /// A grpc-server streaming download in messages of this many octets.
+    GrpcStream(usize),
 }
 
 impl Stack {
-    fn label(self) -> &'static str {
+    fn label(self) -> String {
         match self {
-            Stack::Ours => "ours",
-            Stack::H2(Windows::Default) => H2,
-            Stack::H2(Windows::Large) => H2_LARGE,
+            Stack::Ours => "ours".to_owned(),
+            Stack::H2(Windows::Default) => H2.to_owned(),
+            Stack::H2(Windows::Large) => H2_LARGE.to_owned(),
+            Stack::Grpc => GRPC.to_owned(),
+            Stack::GrpcStream(len) => format!("{GRPC}, {} messages", size_label(len)),
         }
+    }
+}
+
+/// `64 KiB`, `1 MiB`, `180 B`.
+fn size_label(len: usize) -> String {
+    if len >= 1 << 20 && len % (1 << 20) == 0 {
+        format!("{} MiB", len >> 20)
+    } else if len >= 1 << 10 && len % (1 << 10) == 0 {
+        format!("{} KiB", len >> 10)
+    } else {
+        format!("{len} B")
     }
 }
 
@@ -316,18 +452,168 @@ fn rotation(stacks: &[Stack], repetition: usize) -> Vec<Stack> {
     order
 }
 
-fn run_rate_scenario(
-    opts: &Options,
-    scenario: Scenario,
-    stack: Stack,
-) -> Result<RateResult, BoxError> {
+fn run_rate_scenario(opts: &Options, family: Family, stack: Stack) -> Result<RateResult, BoxError> {
     let (w, timing) = (opts.workers, opts.timing());
-    match (scenario, stack) {
-        (Scenario::Unary, Stack::Ours) => on_runtime(w, ours_unary(timing)),
-        (Scenario::Unary, Stack::H2(_)) => on_runtime(w, h2_unary(timing)),
+    match (family, stack) {
+        (Family::Concurrent, _) => on_runtime(w, grpc_concurrent(timing)),
+        (Family::Unary, Stack::Ours) => on_runtime(w, ours_unary(timing)),
+        (Family::Unary, Stack::H2(_)) => on_runtime(w, h2_unary(timing)),
+        (Family::Unary, _) => on_runtime(w, grpc_unary(timing)),
         (_, Stack::Ours) => on_runtime(w, ours_pingpong(timing)),
         (_, Stack::H2(_)) => on_runtime(w, h2_pingpong(timing)),
+        (_, _) => on_runtime(w, grpc_pingpong(timing)),
     }
+}
+
+/// The stacks of a family's rotation: ours and h2 for the transport scenario; gRPC for
+/// the gRPC scenario, with ours beside it as the raw baseline (unless `--only grpc`).
+fn family_stacks(opts: &Options, family: Family) -> (bool, bool, Vec<Stack>) {
+    let raw = family.raw().is_some_and(|s| opts.scenarios.contains(&s));
+    let grpc = opts.scenarios.contains(&family.grpc()) && opts.run_grpc;
+    let mut stacks = Vec::new();
+    if opts.run_ours && (raw || (grpc && family.raw().is_some())) {
+        stacks.push(Stack::Ours);
+    }
+    if raw && opts.run_h2 {
+        stacks.push(Stack::H2(Windows::Default));
+        if family == Family::Throughput {
+            stacks.push(Stack::H2(Windows::Large));
+        }
+    }
+    if grpc {
+        stacks.push(Stack::Grpc);
+    }
+    (raw, grpc, stacks)
+}
+
+fn run_rate_family(opts: &Options, family: Family, report: &mut Report) -> Result<(), BoxError> {
+    let (raw, grpc, stacks) = family_stacks(opts, family);
+    let (name, grpc_name, unit, grpc_unit) = match family {
+        Family::Unary => ("unary_rtt", "grpc_unary", "exchange", "call"),
+        Family::PingPong => (
+            "stream_pingpong",
+            "grpc_pingpong",
+            "round trip",
+            "round trip",
+        ),
+        _ => ("", "grpc_unary_concurrent", "", "call"),
+    };
+    let title = match (raw, grpc) {
+        (true, true) => format!("{name} + {grpc_name}"),
+        (true, false) => name.to_owned(),
+        _ => grpc_name.to_owned(),
+    };
+    eprintln!("{title}:");
+    let (mut ours, mut h2, mut grpc_runs) = (Vec::new(), Vec::new(), Vec::new());
+    for repetition in 0..opts.repeat {
+        for stack in rotation(&stacks, repetition) {
+            let r = run_rate_scenario(opts, family, stack)?;
+            let unit = if stack == Stack::Grpc {
+                grpc_unit
+            } else {
+                unit
+            };
+            progress(
+                &stack.label(),
+                format!("{:.0} {unit}s/s, p50 {:.1} µs", r.rate(), r.latency_us(0.5)),
+            );
+            match stack {
+                Stack::Ours => ours.push(r),
+                Stack::H2(_) => h2.push(r),
+                _ => grpc_runs.push(r),
+            }
+        }
+    }
+    if raw {
+        report.add_rate(name, unit, &ours, &h2);
+    }
+    if grpc {
+        let baseline = family.raw().map(|_| (name, unit, &ours[..]));
+        report.add_grpc_rate(grpc_name, grpc_unit, &grpc_runs, baseline);
+    }
+    Ok(())
+}
+
+fn run_throughput(opts: &Options, report: &mut Report) -> Result<(), BoxError> {
+    let (raw, grpc, stacks) = family_stacks(opts, Family::Throughput);
+    let (w, warm, bytes) = (opts.workers, opts.transfer_warmup(), opts.transfer_bytes());
+    let grpc_stacks = [
+        Stack::GrpcStream(64 * 1024),
+        Stack::GrpcStream(grpc::MAX_STREAM_MESSAGE),
+    ];
+    for (direction, name) in [
+        (Direction::Upload, "upload"),
+        (Direction::Download, "download"),
+    ] {
+        // gRPC has a download only (server streaming), in two message sizes.
+        let stacks: Vec<Stack> = stacks
+            .iter()
+            .flat_map(|&s| match s {
+                Stack::Grpc if direction == Direction::Download => grpc_stacks.to_vec(),
+                Stack::Grpc => Vec::new(),
+                s => vec![s],
+            })
+            .filter(|&s| raw || direction == Direction::Download || s != Stack::Ours)
+            .collect();
+        if stacks.is_empty() {
+            continue;
+        }
+        let what = match (raw, grpc && direction == Direction::Download) {
+            (true, true) => "stream_throughput + grpc_server_streaming",
+            (true, false) => "stream_throughput",
+            _ => "grpc_server_streaming",
+        };
+        eprintln!("{what} {name} ({} MiB):", opts.size_mib);
+        let (mut ours, mut h2, mut h2_large) = (Vec::new(), Vec::new(), Vec::new());
+        let mut grpc_runs = vec![Vec::new(); grpc_stacks.len()];
+        for repetition in 0..opts.repeat {
+            for stack in rotation(&stacks, repetition) {
+                let r = match stack {
+                    Stack::Ours => on_runtime(w, ours_transfer(direction, warm, bytes))?,
+                    Stack::H2(windows) => {
+                        on_runtime(w, h2_transfer(windows, direction, warm, bytes))?
+                    }
+                    Stack::GrpcStream(len) => on_runtime(w, grpc_download(len, warm, bytes))?,
+                    Stack::Grpc => continue,
+                };
+                progress(
+                    &format!("{name} {}", stack.label()),
+                    format!("{:.0} MB/s", r.mb_per_s()),
+                );
+                match stack {
+                    Stack::Ours => ours.push(r),
+                    Stack::H2(Windows::Default) => h2.push(r),
+                    Stack::H2(Windows::Large) => h2_large.push(r),
+                    Stack::GrpcStream(len) => {
+                        let i = grpc_stacks
+                            .iter()
+                            .position(|&s| s == Stack::GrpcStream(len))
+                            .unwrap_or(0);
+                        grpc_runs[i].push(r);
+                    }
+                    Stack::Grpc => {}
+                }
+            }
+        }
+        if raw {
+            report.add_transfer(name, &ours, H2, &h2, true);
+            report.add_transfer(name, &ours, H2_LARGE, &h2_large, false);
+        }
+        if grpc && direction == Direction::Download {
+            for (stack, runs) in grpc_stacks.iter().zip(&grpc_runs) {
+                let Stack::GrpcStream(len) = *stack else {
+                    continue;
+                };
+                report.add_grpc_transfer(
+                    "grpc_server_streaming",
+                    &format!("{} messages", size_label(len)),
+                    runs,
+                    &ours,
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 fn run(opts: &Options) -> Result<Report, BoxError> {
@@ -340,79 +626,20 @@ fn run(opts: &Options) -> Result<Report, BoxError> {
         repeat: opts.repeat,
         quick: opts.quick,
         cores,
+        grpc_message_len: grpc::MESSAGE_LEN,
+        grpc_in_flight: grpc::CONCURRENCY,
     });
-    let w = opts.workers;
+    // Each family once, in the order its first scenario was asked for.
+    let mut done = Vec::new();
     for &scenario in &opts.scenarios {
-        match scenario {
-            Scenario::Unary | Scenario::PingPong => {
-                let (name, unit) = match scenario {
-                    Scenario::Unary => ("unary_rtt", "exchange"),
-                    _ => ("stream_pingpong", "round trip"),
-                };
-                eprintln!("{name}:");
-                let mut stacks = Vec::new();
-                if opts.run_ours {
-                    stacks.push(Stack::Ours);
-                }
-                if opts.run_h2 {
-                    stacks.push(Stack::H2(Windows::Default));
-                }
-                let (mut ours, mut h2) = (Vec::new(), Vec::new());
-                for repetition in 0..opts.repeat {
-                    for stack in rotation(&stacks, repetition) {
-                        let r = run_rate_scenario(opts, scenario, stack)?;
-                        progress(
-                            stack.label(),
-                            format!("{:.0} {unit}s/s, p50 {:.1} µs", r.rate(), r.latency_us(0.5)),
-                        );
-                        match stack {
-                            Stack::Ours => ours.push(r),
-                            Stack::H2(_) => h2.push(r),
-                        }
-                    }
-                }
-                report.add_rate(name, unit, &ours, &h2);
-            }
-            Scenario::Throughput => {
-                eprintln!("stream_throughput ({} MiB):", opts.size_mib);
-                let (warm, bytes) = (opts.transfer_warmup(), opts.transfer_bytes());
-                let mut stacks = Vec::new();
-                if opts.run_ours {
-                    stacks.push(Stack::Ours);
-                }
-                if opts.run_h2 {
-                    stacks.extend([Stack::H2(Windows::Default), Stack::H2(Windows::Large)]);
-                }
-                for (direction, name) in [
-                    (Direction::Upload, "upload"),
-                    (Direction::Download, "download"),
-                ] {
-                    let (mut ours, mut h2, mut h2_large) = (Vec::new(), Vec::new(), Vec::new());
-                    for repetition in 0..opts.repeat {
-                        for stack in rotation(&stacks, repetition) {
-                            let r = match stack {
-                                Stack::Ours => {
-                                    on_runtime(w, ours_transfer(direction, warm, bytes))?
-                                }
-                                Stack::H2(windows) => {
-                                    on_runtime(w, h2_transfer(windows, direction, warm, bytes))?
-                                }
-                            };
-                            progress(
-                                &format!("{name} {}", stack.label()),
-                                format!("{:.0} MB/s", r.mb_per_s()),
-                            );
-                            match stack {
-                                Stack::Ours => ours.push(r),
-                                Stack::H2(Windows::Default) => h2.push(r),
-                                Stack::H2(Windows::Large) => h2_large.push(r),
-                            }
-                        }
-                    }
-                    report.add_transfer(name, &ours, H2, &h2, true);
-                    report.add_transfer(name, &ours, H2_LARGE, &h2_large, false);
-                }
-            }
+        let family = scenario.family();
+        if done.contains(&family) {
+            continue;
+        }
+        done.push(family);
+        match family {
+            Family::Throughput => run_throughput(opts, &mut report)?,
+            _ => run_rate_family(opts, family, &mut report)?,
         }
     }
     Ok(report)
@@ -485,6 +712,101 @@ mod tests {
         assert!(parse(&["--size", "0"]).is_err());
         assert_eq!(parse(&["--repeat", "3"]).unwrap().repeat, 3);
         assert!(parse(&["--repeat", "0"]).is_err());
+        let o = parse(&["--only", "grpc"]).unwrap();
+        assert!(o.run_grpc && !o.run_ours && !o.run_h2);
+        assert!(parse(&["--only", "tonic"]).is_err());
+    }
+
+    #[test]
+    fn grpc_scenarios_share_their_counterparts_rotation() {
+        let stacks = |args: &[&str], family| family_stacks(&parse(args).unwrap(), family);
+        let (ours, h2, h2_large) = (
+            Stack::Ours,
+            Stack::H2(Windows::Default),
+            Stack::H2(Windows::Large),
+        );
+        // Everything: gRPC joins the transport scenario's rotation.
+        assert_eq!(
+            stacks(&[], Family::Unary),
+            (true, true, vec![ours, h2, Stack::Grpc])
+        );
+        assert_eq!(
+            stacks(&[], Family::Throughput),
+            (true, true, vec![ours, h2, h2_large, Stack::Grpc])
+        );
+        // A gRPC scenario alone brings our raw baseline, not h2.
+        let grpc_unary = ["--scenario", "grpc_unary"];
+        assert_eq!(
+            stacks(&grpc_unary, Family::Unary),
+            (false, true, vec![ours, Stack::Grpc])
+        );
+        assert_eq!(
+            stacks(&grpc_unary, Family::PingPong),
+            (false, false, vec![])
+        );
+        // No raw counterpart, or --only grpc: no baseline.
+        assert_eq!(
+            stacks(&[], Family::Concurrent),
+            (false, true, vec![Stack::Grpc])
+        );
+        assert_eq!(
+            stacks(&["--only", "grpc"], Family::PingPong),
+            (true, true, vec![Stack::Grpc])
+        );
+        assert_eq!(
+            stacks(&["--only", "h2"], Family::Unary),
+            (true, false, vec![h2])
+        );
+    }
+
+    /// The gRPC scenarios run end to end (briefly: this is `cargo test`, in debug) and
+    /// fill their rows, with the raw baseline beside them.
+    #[test]
+    fn grpc_scenarios_smoke() {
+        let mut args = vec![
+            "--quick",
+            "--duration",
+            "0.05",
+            "--warmup",
+            "0.01",
+            "--size",
+            "2",
+        ];
+        for name in [
+            "grpc_unary",
+            "grpc_unary_concurrent",
+            "grpc_pingpong",
+            "grpc_server_streaming",
+        ] {
+            args.extend(["--scenario", name]);
+        }
+        let opts = parse(&args).unwrap();
+        let report = run(&opts).unwrap();
+        assert!(
+            report.rows.is_empty(),
+            "no transport rows without their scenarios"
+        );
+        let row = |scenario: &str, metric: &str| {
+            report
+                .grpc_rows
+                .iter()
+                .find(|r| r.scenario == scenario && r.metric == metric)
+                .unwrap_or_else(|| panic!("no row {scenario} {metric}"))
+        };
+        for (scenario, metric, baseline) in [
+            ("grpc_unary", "calls/s", true),
+            ("grpc_unary_concurrent", "calls/s", false),
+            ("grpc_pingpong", "round trips/s", true),
+            ("grpc_server_streaming", "64 KiB messages: MB/s", true),
+            ("grpc_server_streaming", "1 MiB messages: MB/s", true),
+        ] {
+            let r = row(scenario, metric);
+            assert!(r.grpc.is_some_and(|v| v > 0.0), "{scenario} {metric}");
+            assert_eq!(r.grpc_over_raw.is_some(), baseline, "{scenario} {metric}");
+        }
+        let allocs = row("grpc_unary", "allocations/call (client+server)");
+        assert!(allocs.grpc.is_some_and(|v| v > 0.0));
+        assert!(report.text().contains("gRPC/raw"));
     }
 
     #[test]

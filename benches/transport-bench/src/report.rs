@@ -48,8 +48,8 @@ pub(crate) struct Row {
 pub(crate) struct Raw {
     /// Scenario name.
     pub(crate) scenario: &'static str,
-    /// `ours`, `h2` or `h2 (16 MiB windows)`.
-    pub(crate) stack: &'static str,
+    /// `ours`, `h2`, `h2 (16 MiB windows)`, `grpc` or `grpc, <size> messages`.
+    pub(crate) stack: String,
     /// Exchanges (rate scenarios) or octets (transfers).
     pub(crate) count: u64,
     /// Seconds measured.
@@ -77,6 +77,10 @@ pub(crate) struct Settings {
     pub(crate) quick: bool,
     /// Cores the OS reports.
     pub(crate) cores: usize,
+    /// Message size of the gRPC unary and ping-pong scenarios.
+    pub(crate) grpc_message_len: usize,
+    /// Calls in flight in `grpc_unary_concurrent`.
+    pub(crate) grpc_in_flight: usize,
 }
 
 /// The whole report.
@@ -86,6 +90,8 @@ pub(crate) struct Report {
     pub(crate) settings: Settings,
     /// The table.
     pub(crate) rows: Vec<Row>,
+    /// The gRPC table.
+    pub(crate) grpc_rows: Vec<GrpcRow>,
     /// Raw per-stack numbers.
     pub(crate) raw: Vec<Raw>,
 }
@@ -94,6 +100,37 @@ pub(crate) struct Report {
 pub(crate) const H2: &str = "h2";
 /// Label of the h2 column with 16 MiB windows.
 pub(crate) const H2_LARGE: &str = "h2 (16 MiB windows)";
+/// Label of our gRPC stack (grpc-client against grpc-server).
+pub(crate) const GRPC: &str = "grpc";
+
+/// One line of the gRPC table: our gRPC stack, and our raw HTTP/2 transport doing the
+/// same exchange shape in the same run when there is such a scenario.
+#[derive(Clone, Debug, Serialize)]
+pub(crate) struct GrpcRow {
+    /// gRPC scenario name (`grpc_unary`, ...).
+    pub(crate) scenario: &'static str,
+    /// What is measured, with its unit.
+    pub(crate) metric: String,
+    /// Our gRPC stack's value.
+    pub(crate) grpc: Option<f64>,
+    /// The transport scenario the raw column comes from (`unary_rtt`, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) raw_scenario: Option<&'static str>,
+    /// Our raw HTTP/2 value.
+    pub(crate) raw: Option<f64>,
+    /// gRPC / raw, for every metric (below 1 for a rate, above 1 for a latency or a cost
+    /// means gRPC costs more).
+    pub(crate) grpc_over_raw: Option<f64>,
+    /// Extra detail for the gRPC cell.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) grpc_detail: Option<String>,
+    /// Extra detail for the raw cell.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) raw_detail: Option<String>,
+}
+
+/// The raw HTTP/2 counterpart of a gRPC rate scenario: its name, its unit and its runs.
+pub(crate) type Baseline<'a> = (&'static str, &'static str, &'a [RateResult]);
 
 fn ratio(ours: Option<f64>, h2: Option<f64>, better: Better) -> Option<f64> {
     let (ours, h2) = (ours?, h2?);
@@ -114,6 +151,7 @@ impl Report {
         Report {
             settings,
             rows: Vec::new(),
+            grpc_rows: Vec::new(),
             raw: Vec::new(),
         }
     }
@@ -156,7 +194,7 @@ impl Report {
             for r in runs {
                 self.raw.push(Raw {
                     scenario,
-                    stack,
+                    stack: stack.to_owned(),
                     count: r.exchanges,
                     elapsed_s: r.elapsed.as_secs_f64(),
                     client_io: r.client_io,
@@ -238,7 +276,7 @@ impl Report {
             for r in runs {
                 self.raw.push(Raw {
                     scenario: direction,
-                    stack,
+                    stack: stack.to_owned(),
                     count: r.bytes,
                     elapsed_s: r.elapsed.as_secs_f64(),
                     client_io: r.client_io,
@@ -271,21 +309,186 @@ impl Report {
         );
     }
 
-    fn cells(&self) -> Vec<[String; 5]> {
+    #[allow(clippy::too_many_arguments)]
+    fn grpc_row(
+        &mut self,
+        scenario: &'static str,
+        metric: &str,
+        raw_scenario: Option<&'static str>,
+        grpc: Option<f64>,
+        raw: Option<f64>,
+        details: (Option<String>, Option<String>),
+    ) {
+        let grpc_over_raw = match (grpc, raw) {
+            (Some(g), Some(r)) => Some(g / r).filter(|x| x.is_finite()),
+            _ => None,
+        };
+        self.grpc_rows.push(GrpcRow {
+            scenario,
+            metric: metric.to_owned(),
+            grpc,
+            raw_scenario,
+            raw,
+            grpc_over_raw,
+            grpc_detail: details.0,
+            raw_detail: details.1,
+        });
+    }
+
+    /// Adds the rows of a gRPC rate scenario (median run by rate, range beside it), with
+    /// our raw HTTP/2 runs of the counterpart scenario beside them when there is one.
+    /// Only the server's socket calls are known (grpc-client makes its own sockets).
+    pub(crate) fn add_grpc_rate(
+        &mut self,
+        scenario: &'static str,
+        unit: &str,
+        grpc_runs: &[RateResult],
+        baseline: Option<Baseline<'_>>,
+    ) {
+        for r in grpc_runs {
+            self.raw.push(Raw {
+                scenario,
+                stack: GRPC.to_owned(),
+                count: r.exchanges,
+                elapsed_s: r.elapsed.as_secs_f64(),
+                client_io: r.client_io,
+                server_io: r.server_io,
+            });
+        }
+        let (raw_scenario, raw_runs) = match baseline {
+            Some((name, _, runs)) => (Some(name), runs),
+            None => (None, &[][..]),
+        };
+        let grpc = median_run(grpc_runs, RateResult::rate);
+        let raw = median_run(raw_runs, RateResult::rate);
+        self.grpc_row(
+            scenario,
+            &format!("{unit}s/s"),
+            raw_scenario,
+            grpc.map(RateResult::rate),
+            raw.map(RateResult::rate),
+            (
+                range(grpc_runs, RateResult::rate),
+                range(raw_runs, RateResult::rate),
+            ),
+        );
+        for (name, q) in [
+            ("p50 latency (µs)", 0.5),
+            ("p90 latency (µs)", 0.9),
+            ("p99 latency (µs)", 0.99),
+        ] {
+            self.grpc_row(
+                scenario,
+                name,
+                raw_scenario,
+                grpc.map(|r| r.latency_us(q)),
+                raw.map(|r| r.latency_us(q)),
+                (None, None),
+            );
+        }
+        let split = |r: &RateResult| r.server_per_exchange();
+        let (grpc_rw, raw_rw) = (grpc.map(split), raw.map(split));
+        self.grpc_row(
+            scenario,
+            &format!("server syscalls/{unit} (read+write)"),
+            raw_scenario,
+            grpc_rw.map(|(r, w)| r + w),
+            raw_rw.map(|(r, w)| r + w),
+            (
+                grpc_rw.map(|(r, w)| rw(r, w)),
+                raw_rw.map(|(r, w)| rw(r, w)),
+            ),
+        );
+        self.grpc_row(
+            scenario,
+            &format!("allocations/{unit} (client+server)"),
+            raw_scenario,
+            grpc.map(|r| r.allocs_per_exchange),
+            raw.map(|r| r.allocs_per_exchange),
+            (
+                grpc.map(|r| format!("{:.0} B", r.alloc_bytes_per_exchange)),
+                raw.map(|r| format!("{:.0} B", r.alloc_bytes_per_exchange)),
+            ),
+        );
+    }
+
+    /// Adds the rows of one gRPC server-streaming download (`what`: the message size), with
+    /// our raw HTTP/2 download (64 KiB DATA chunks) of the same run beside it.
+    pub(crate) fn add_grpc_transfer(
+        &mut self,
+        scenario: &'static str,
+        what: &str,
+        grpc_runs: &[TransferResult],
+        raw_runs: &[TransferResult],
+    ) {
+        for r in grpc_runs {
+            self.raw.push(Raw {
+                scenario,
+                stack: format!("{GRPC}, {what}"),
+                count: r.bytes,
+                elapsed_s: r.elapsed.as_secs_f64(),
+                client_io: r.client_io,
+                server_io: r.server_io,
+            });
+        }
+        let raw_scenario = (!raw_runs.is_empty()).then_some("download");
+        let grpc = median_run(grpc_runs, TransferResult::mb_per_s);
+        let raw = median_run(raw_runs, TransferResult::mb_per_s);
+        self.grpc_row(
+            scenario,
+            &format!("{what}: MB/s"),
+            raw_scenario,
+            grpc.map(TransferResult::mb_per_s),
+            raw.map(TransferResult::mb_per_s),
+            (
+                range(grpc_runs, TransferResult::mb_per_s),
+                range(raw_runs, TransferResult::mb_per_s),
+            ),
+        );
+        let server_per_mib = |r: &TransferResult| {
+            r.server_io.syscalls() as f64
+                / (r.bytes as f64 / (1024.0 * 1024.0)).max(f64::MIN_POSITIVE)
+        };
+        self.grpc_row(
+            scenario,
+            &format!("{what}: server syscalls/MiB"),
+            raw_scenario,
+            grpc.map(server_per_mib),
+            raw.map(server_per_mib),
+            (None, None),
+        );
+    }
+
+    fn grpc_cells(&self) -> Vec<Vec<String>> {
+        self.grpc_rows
+            .iter()
+            .map(|row| {
+                let raw = match (row.raw, row.raw_scenario) {
+                    (Some(_), Some(name)) => format!("{} [{name}]", cell(row.raw, &row.raw_detail)),
+                    _ => cell(row.raw, &row.raw_detail),
+                };
+                vec![
+                    row.scenario.to_owned(),
+                    row.metric.clone(),
+                    cell(row.grpc, &row.grpc_detail),
+                    raw,
+                    row.grpc_over_raw
+                        .map_or_else(|| "-".to_owned(), |r| format!("{r:.2}x")),
+                ]
+            })
+            .collect()
+    }
+
+    fn cells(&self) -> Vec<Vec<String>> {
         self.rows
             .iter()
             .map(|row| {
-                let cell = |v: Option<f64>, detail: &Option<String>| match (v, detail) {
-                    (Some(v), Some(d)) => format!("{} ({d})", number(v)),
-                    (Some(v), None) => number(v),
-                    (None, _) => "-".to_owned(),
-                };
                 let peer = if row.peer == H2 {
                     cell(row.h2, &row.h2_detail)
                 } else {
                     format!("{} [{}]", cell(row.h2, &row.h2_detail), row.peer)
                 };
-                [
+                vec![
                     row.scenario.to_owned(),
                     row.metric.clone(),
                     cell(row.ours, &row.ours_detail),
@@ -297,46 +500,37 @@ impl Report {
             .collect()
     }
 
-    /// The table as aligned text.
+    /// The tables as aligned text.
     pub(crate) fn text(&self) -> String {
-        let header = [
-            "scenario",
-            "metric",
-            "ours",
-            "h2",
-            "ratio (>1: ours better)",
-        ]
-        .map(String::from);
-        let cells = self.cells();
-        let mut widths = header.clone().map(|h| h.chars().count());
-        for row in &cells {
-            for (w, c) in widths.iter_mut().zip(row) {
-                *w = (*w).max(c.chars().count());
-            }
-        }
         let mut out = String::new();
-        let line = |out: &mut String, row: &[String; 5]| {
-            for (i, (c, w)) in row.iter().zip(widths).enumerate() {
-                let pad = w - c.chars().count();
-                if i >= 2 {
-                    let _ = write!(out, "{}{c}  ", " ".repeat(pad));
-                } else {
-                    let _ = write!(out, "{c}{}  ", " ".repeat(pad));
-                }
-            }
-            out.truncate(out.trim_end().len());
+        if !self.rows.is_empty() {
+            let header = [
+                "scenario",
+                "metric",
+                "ours",
+                "h2",
+                "ratio (>1: ours better)",
+            ];
+            out.push_str(&aligned(&header, &self.cells()));
             out.push('\n');
-        };
-        line(&mut out, &header);
-        let rule: usize = widths.iter().sum::<usize>() + 2 * (widths.len() - 1);
-        out.push_str(&"-".repeat(rule));
-        out.push('\n');
-        for row in &cells {
-            line(&mut out, row);
+            out.push_str(&self.verdict());
+            out.push('\n');
         }
-        out.push('\n');
-        out.push_str(&self.verdict());
-        out.push('\n');
+        if !self.grpc_rows.is_empty() {
+            if !out.is_empty() {
+                out.push('\n');
+            }
+            out.push_str(GRPC_TITLE);
+            out.push_str(":\n");
+            let header = [
+                "scenario",
+                "metric",
+                "gRPC (ours)",
+                "raw HTTP/2 (ours)",
+                "gRPC/raw",
+            ];
+            out.push_str(&aligned(&header, &self.grpc_cells()));
+        }
         out
     }
 
@@ -383,11 +577,34 @@ impl Report {
             if s.quick { "; quick mode" } else { "" }
         );
         out.push_str("Ratio: ours/h2 for rates, h2/ours for latencies and costs; above 1 means ours is better.\n\n");
-        out.push_str("| scenario | metric | ours | h2 | ratio |\n|---|---|---:|---:|---:|\n");
-        for row in self.cells() {
-            let _ = writeln!(out, "| {} |", row.join(" | "));
+        if !self.rows.is_empty() {
+            out.push_str("| scenario | metric | ours | h2 | ratio |\n|---|---|---:|---:|---:|\n");
+            for row in self.cells() {
+                let _ = writeln!(out, "| {} |", row.join(" | "));
+            }
+            let _ = writeln!(out, "\n{}", self.verdict());
         }
-        let _ = writeln!(out, "\n{}", self.verdict());
+        if !self.grpc_rows.is_empty() {
+            let _ = writeln!(out, "\n## {GRPC_TITLE}\n");
+            let _ = writeln!(
+                out,
+                "{}-byte messages for unary and ping-pong ({} calls in flight for \
+                 `grpc_unary_concurrent`); raw bytes (`BytesCodec`), no compression. The raw \
+                 column is our HTTP/2 transport in the scenario named in brackets, run \
+                 interleaved with the gRPC runs (64-byte bodies for unary_rtt and \
+                 stream_pingpong, 64 KiB DATA chunks for the download). Ratio: gRPC/raw for \
+                 every metric. Client socket calls are not counted (grpc-client opens its own \
+                 sockets); the server's are.\n",
+                s.grpc_message_len, s.grpc_in_flight
+            );
+            out.push_str(
+                "| scenario | metric | gRPC (ours) | raw HTTP/2 (ours) | gRPC/raw |\n\
+                 |---|---|---:|---:|---:|\n",
+            );
+            for row in self.grpc_cells() {
+                let _ = writeln!(out, "| {} |", row.join(" | "));
+            }
+        }
         out
     }
 
@@ -419,6 +636,50 @@ fn range<T>(runs: &[T], key: impl Fn(&T) -> f64) -> Option<String> {
     let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
     let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     Some(format!("{}–{}", number(lo), number(hi)))
+}
+
+/// Title of the gRPC table.
+const GRPC_TITLE: &str = "gRPC: grpc-client against grpc-server on our transport";
+
+/// A value with its detail in parentheses, or `-`.
+fn cell(v: Option<f64>, detail: &Option<String>) -> String {
+    match (v, detail) {
+        (Some(v), Some(d)) => format!("{} ({d})", number(v)),
+        (Some(v), None) => number(v),
+        (None, _) => "-".to_owned(),
+    }
+}
+
+/// `rows` under `header` as aligned text: the first two columns left-aligned, the others
+/// right-aligned, a rule under the header.
+fn aligned(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, c) in widths.iter_mut().zip(row) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |out: &mut String, row: &mut dyn Iterator<Item = &str>| {
+        for (i, (c, w)) in row.zip(&widths).enumerate() {
+            let pad = " ".repeat(w.saturating_sub(c.chars().count()));
+            if i >= 2 {
+                let _ = write!(out, "{pad}{c}  ");
+            } else {
+                let _ = write!(out, "{c}{pad}  ");
+            }
+        }
+        out.truncate(out.trim_end().len());
+        out.push('\n');
+    };
+    let mut out = String::new();
+    line(&mut out, &mut header.iter().copied());
+    let rule: usize = widths.iter().sum::<usize>() + 2 * widths.len().saturating_sub(1);
+    out.push_str(&"-".repeat(rule));
+    out.push('\n');
+    for row in rows {
+        line(&mut out, &mut row.iter().map(String::as_str));
+    }
+    out
 }
 
 /// A number with precision suited to its size.
@@ -454,6 +715,8 @@ mod tests {
             repeat: 1,
             quick: true,
             cores: 2,
+            grpc_message_len: 180,
+            grpc_in_flight: 64,
         });
         let none = (None, None);
         report.row(
