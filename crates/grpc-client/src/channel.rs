@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use grpc_core::codec::{DecodeMessage, EncodeMessage};
 use grpc_core::compression::Compressor;
 use grpc_core::credentials::CallCredentials;
 use grpc_core::message::MessageEncoder;
@@ -20,10 +21,7 @@ use crate::connection::{ConnectivityState, Subchannel};
 use crate::interceptor::{Interceptor, split_path};
 use crate::response::{ReadSettings, ResponseReader};
 use crate::service::UnaryService;
-use crate::streaming::{
-    BidiStreamingCall, ClientStreamingCall, DecodeMessage, EncodeMessage, RequestSink, SinkParts,
-    Streaming,
-};
+use crate::streaming::{BidiStreamingCall, ClientStreamingCall, RequestSink, SinkParts, Streaming};
 
 /// A connection to a gRPC server, and the calls made on it.
 ///

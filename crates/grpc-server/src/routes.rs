@@ -7,7 +7,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use grpc_core::codec::Codec;
 use grpc_core::message::MessageEncoder;
 use grpc_core::{BoxFuture, Request, Response, Status};
@@ -38,38 +38,6 @@ pub(crate) struct Route {
 /// dispatcher sends that status (and a unary response message the handler left parked).
 pub(crate) trait Handler: Send + Sync + 'static {
     fn call(self: Arc<Self>, call: ServerCall) -> BoxFuture<'static, Result<(), Status>>;
-}
-
-/// Encodes messages of type `T` (a [`Codec`] with its decode half erased).
-pub(crate) trait EncodeMessage<T>: Send + Sync {
-    fn encode(
-        &self,
-        encoder: &mut MessageEncoder,
-        item: T,
-        out: &mut BytesMut,
-    ) -> Result<(), Status>;
-}
-
-impl<C: Codec> EncodeMessage<C::Encode> for C {
-    fn encode(
-        &self,
-        encoder: &mut MessageEncoder,
-        item: C::Encode,
-        out: &mut BytesMut,
-    ) -> Result<(), Status> {
-        encoder.encode(self, item, out)
-    }
-}
-
-/// Decodes messages of type `T` (a [`Codec`] with its encode half erased).
-pub(crate) trait DecodeMessage<T>: Send + Sync {
-    fn decode(&self, payload: Bytes) -> Result<T, Status>;
-}
-
-impl<C: Codec> DecodeMessage<C::Decode> for C {
-    fn decode(&self, payload: Bytes) -> Result<C::Decode, Status> {
-        Codec::decode(self, payload)
-    }
 }
 
 /// The methods a server answers, by path. Services fill it in through

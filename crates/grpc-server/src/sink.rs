@@ -4,12 +4,12 @@ use std::fmt;
 use std::sync::Arc;
 
 use bytes::BytesMut;
+use grpc_core::codec::EncodeMessage;
 use grpc_core::message::MessageEncoder;
 use grpc_core::{Metadata, Status};
 use grpc_transport::hpack::HeaderField;
 
 use crate::call::{Responder, ResponseState};
-use crate::routes::EncodeMessage;
 use crate::streaming::transport_status;
 
 /// The response side of a server-streaming or bidirectional-streaming call.
@@ -119,7 +119,7 @@ impl<T> ResponseSink<T> {
             self.plain
                 .get_or_insert_with(|| MessageEncoder::new(None, max))
         };
-        if let Err(status) = self.codec.encode(encoder, message, &mut self.buf) {
+        if let Err(status) = self.codec.encode_message(encoder, message, &mut self.buf) {
             tracing::debug!(%status, "response message not sent");
             self.responder.shared.set_fatal(status.clone());
             self.error = Some(status.clone());
