@@ -85,20 +85,7 @@ impl<T> ResponseSink<T> {
         if let Some(error) = &self.error {
             return Err(error.clone());
         }
-        let headers = &self.responder.headers;
-        let state = self
-            .responder
-            .state
-            .as_mut()
-            .ok_or_else(|| Status::internal("the response was already finished"))?;
-        if !state.headers_sent {
-            let fields = response_headers(state, headers);
-            state.headers_sent = true;
-            state
-                .send
-                .send_headers(fields, false)
-                .map_err(|e| transport_status(&e))?;
-        }
+        self.ensure_headers_sent()?;
         Ok(())
     }
 
@@ -126,6 +113,17 @@ impl<T> ResponseSink<T> {
             return Err(status);
         }
         let data = self.buf.split().freeze();
+        let state = self.ensure_headers_sent()?;
+        state
+            .send
+            .send_data(data, false)
+            .await
+            .map_err(|e| transport_status(&e))
+    }
+
+    /// The response state, once the response headers went out: sends them first if they
+    /// have not yet.
+    fn ensure_headers_sent(&mut self) -> Result<&mut ResponseState, Status> {
         let headers = &self.responder.headers;
         let state = self
             .responder
@@ -140,11 +138,7 @@ impl<T> ResponseSink<T> {
                 .send_headers(fields, false)
                 .map_err(|e| transport_status(&e))?;
         }
-        state
-            .send
-            .send_data(data, false)
-            .await
-            .map_err(|e| transport_status(&e))
+        Ok(state)
     }
 }
 
