@@ -8,7 +8,9 @@ mod support;
 use std::time::Duration;
 
 use bytes::Bytes;
-use grpc_client::{CallOptions, Channel, Code, Request, Status};
+use grpc_client::{
+    BidiStreamingCall, CallOptions, Channel, ClientStreamingCall, Code, Request, Status,
+};
 use grpc_core::codec::BytesCodec;
 use grpc_transport::ErrorCode;
 use support::{ServerCall, TestServer};
@@ -81,6 +83,26 @@ fn with_timeout<T>(message: T, timeout: Duration) -> Request<T> {
 
 const SHORT: Duration = Duration::from_millis(200);
 
+/// A client-streaming call to the stalling server, one request message sent.
+async fn collect_one(channel: &Channel, request: Request<()>) -> ClientStreamingCall<Bytes, Bytes> {
+    let mut call = channel
+        .client_streaming(request, "/test.Slow/Collect", BytesCodec)
+        .await
+        .unwrap();
+    call.send(Bytes::from_static(b"one")).await.unwrap();
+    call
+}
+
+/// A bidi call to the stalling server, one request message sent.
+async fn chat_one(channel: &Channel, request: Request<()>) -> BidiStreamingCall<Bytes, Bytes> {
+    let mut call = channel
+        .streaming(request, "/test.Slow/Chat", BytesCodec)
+        .await
+        .unwrap();
+    call.send(Bytes::from_static(b"one")).await.unwrap();
+    call
+}
+
 #[tokio::test]
 async fn unary_deadline_fails_the_call_and_cancels_the_stream() {
     let (_server, channel, mut seen) = stalling_server(0).await;
@@ -137,11 +159,7 @@ async fn server_streaming_deadline_applies_while_reading() {
 #[tokio::test]
 async fn client_streaming_deadline_applies_while_waiting_for_the_response() {
     let (_server, channel, mut seen) = stalling_server(0).await;
-    let mut call = channel
-        .client_streaming(with_timeout((), SHORT), "/test.Slow/Collect", BytesCodec)
-        .await
-        .unwrap();
-    call.send(Bytes::from_static(b"one")).await.unwrap();
+    let call = collect_one(&channel, with_timeout((), SHORT)).await;
     let err = call.finish().await.unwrap_err();
     expect_deadline(err, &mut seen).await;
 }
@@ -149,11 +167,7 @@ async fn client_streaming_deadline_applies_while_waiting_for_the_response() {
 #[tokio::test]
 async fn bidi_deadline_applies_to_reads_and_later_writes() {
     let (_server, channel, mut seen) = stalling_server(0).await;
-    let mut call = channel
-        .streaming(with_timeout((), SHORT), "/test.Slow/Chat", BytesCodec)
-        .await
-        .unwrap();
-    call.send(Bytes::from_static(b"one")).await.unwrap();
+    let mut call = chat_one(&channel, with_timeout((), SHORT)).await;
     let err = call.message().await.unwrap_err();
     expect_deadline(err, &mut seen).await;
     let err = call.send(Bytes::from_static(b"two")).await.unwrap_err();
@@ -207,11 +221,7 @@ async fn dropping_a_server_streaming_call_future_before_headers_cancels_it() {
 #[tokio::test]
 async fn dropping_a_client_streaming_call_cancels_it() {
     let (_server, channel, mut seen) = stalling_server(0).await;
-    let mut call = channel
-        .client_streaming(Request::new(()), "/test.Slow/Collect", BytesCodec)
-        .await
-        .unwrap();
-    call.send(Bytes::from_static(b"one")).await.unwrap();
+    let call = collect_one(&channel, Request::new(())).await;
     expect_request(&mut seen).await;
     drop(call);
     expect_cancel(&mut seen).await;
@@ -220,11 +230,7 @@ async fn dropping_a_client_streaming_call_cancels_it() {
 #[tokio::test]
 async fn dropping_a_client_streaming_finish_future_cancels_it() {
     let (_server, channel, mut seen) = stalling_server(0).await;
-    let mut call = channel
-        .client_streaming(Request::new(()), "/test.Slow/Collect", BytesCodec)
-        .await
-        .unwrap();
-    call.send(Bytes::from_static(b"one")).await.unwrap();
+    let call = collect_one(&channel, Request::new(())).await;
     let finish = tokio::spawn(call.finish());
     expect_request(&mut seen).await;
     finish.abort();
@@ -235,11 +241,7 @@ async fn dropping_a_client_streaming_finish_future_cancels_it() {
 async fn dropping_a_bidi_call_cancels_it_before_and_after_close_send() {
     for close_first in [false, true] {
         let (_server, channel, mut seen) = stalling_server(1).await;
-        let mut call = channel
-            .streaming(Request::new(()), "/test.Slow/Chat", BytesCodec)
-            .await
-            .unwrap();
-        call.send(Bytes::from_static(b"one")).await.unwrap();
+        let mut call = chat_one(&channel, Request::new(())).await;
         assert_eq!(call.message().await.unwrap().unwrap(), "partial");
         if close_first {
             call.close_send().await.unwrap();
@@ -258,12 +260,7 @@ async fn dropping_a_bidi_call_cancels_it_before_and_after_close_send() {
 async fn dropping_the_response_half_of_a_split_bidi_call_cancels_it() {
     for close_first in [false, true] {
         let (_server, channel, mut seen) = stalling_server(1).await;
-        let call = channel
-            .streaming(Request::new(()), "/test.Slow/Chat", BytesCodec)
-            .await
-            .unwrap();
-        let (mut sink, mut responses) = call.split();
-        sink.send(Bytes::from_static(b"one")).await.unwrap();
+        let (mut sink, mut responses) = chat_one(&channel, Request::new(())).await.split();
         assert_eq!(responses.message().await.unwrap().unwrap(), "partial");
         if close_first {
             sink.close_send().await.unwrap();
@@ -285,12 +282,7 @@ async fn dropping_the_response_half_of_a_split_bidi_call_cancels_it() {
 #[tokio::test]
 async fn dropping_the_sink_of_a_split_bidi_call_without_close_send_cancels_it() {
     let (_server, channel, mut seen) = stalling_server(1).await;
-    let call = channel
-        .streaming(Request::new(()), "/test.Slow/Chat", BytesCodec)
-        .await
-        .unwrap();
-    let (mut sink, mut responses) = call.split();
-    sink.send(Bytes::from_static(b"one")).await.unwrap();
+    let (sink, mut responses) = chat_one(&channel, Request::new(())).await.split();
     expect_request(&mut seen).await;
     drop(sink);
     expect_cancel(&mut seen).await;
