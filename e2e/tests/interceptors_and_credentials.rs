@@ -10,7 +10,7 @@ use grpc_core::credentials::BearerToken;
 use grpc_core::{BoxFuture, Code, Status};
 use grpc_e2e::pb::EchoRequest;
 use grpc_e2e::pb::echo_client::EchoClient;
-use grpc_e2e::{certs, echo, start_server};
+use grpc_e2e::{certs, echo, slow, start_server};
 use grpc_server::{Next, ServerCall};
 
 /// Server side: rejects calls without `x-token: secret`, and marks the ones it lets through
@@ -155,18 +155,9 @@ async fn tower_layers_wrap_the_server() {
     .await;
     let client = EchoClient::connect(&server.url()).await.unwrap();
     client.unary(echo("quick")).await.unwrap();
-    let status = client
-        .unary(EchoRequest {
-            delay_ms: 30_000,
-            ..echo("slow")
-        })
-        .await
-        .unwrap_err();
+    let status = client.unary(slow(30_000)).await.unwrap_err();
     assert_ne!(status.code(), Code::Ok);
-    server
-        .probe
-        .wait_until("the slow handler to be dropped", |p| p.cancelled() == 1)
-        .await;
+    server.probe.wait_cancelled(1).await;
     // The concurrency slot came back.
     client.unary(echo("again")).await.unwrap();
 }
