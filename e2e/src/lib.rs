@@ -405,6 +405,18 @@ pub async fn client(server: &TestServer) -> pb::echo_client::EchoClient {
         .unwrap()
 }
 
+/// A client for `server` on a channel with the options `configure` sets.
+pub async fn client_with(
+    server: &TestServer,
+    configure: impl FnOnce(grpc_client::ChannelBuilder) -> grpc_client::ChannelBuilder,
+) -> pb::echo_client::EchoClient {
+    let channel = configure(grpc_client::Channel::builder(&server.url()))
+        .connect()
+        .await
+        .unwrap();
+    pb::echo_client::EchoClient::new(channel)
+}
+
 /// An `EchoRequest` echoing `payload`.
 pub fn echo(payload: impl Into<Bytes>) -> EchoRequest {
     EchoRequest {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use grpc_core::{Code, Request};
 use grpc_e2e::pb::EchoRequest;
-use grpc_e2e::{client, echo, slow, spawn_slow_call, start_default_server};
+use grpc_e2e::{client, client_with, echo, slow, spawn_slow_call, start_default_server};
 
 #[tokio::test]
 async fn a_unary_deadline_fails_the_call_and_cancels_the_handler() {
@@ -49,12 +49,7 @@ async fn the_server_enforces_the_deadline_on_a_stream_the_client_keeps_reading()
 #[tokio::test]
 async fn a_channel_default_timeout_applies_to_every_call() {
     let server = start_default_server().await;
-    let channel = grpc_client::Channel::builder(&server.url())
-        .timeout(Duration::from_millis(100))
-        .connect()
-        .await
-        .unwrap();
-    let client = grpc_e2e::pb::echo_client::EchoClient::new(channel);
+    let client = client_with(&server, |b| b.timeout(Duration::from_millis(100))).await;
     let status = client.unary(slow(30_000)).await.unwrap_err();
     assert_eq!(status.code(), Code::DeadlineExceeded);
     assert!(server.probe.last_timeout().is_some());
