@@ -152,13 +152,8 @@ async fn idle_server_shuts_down_at_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_connection_age_closes_connections_gracefully() {
-    let (builder, _events) = builder();
-    let bound = builder
-        .max_connection_age(Duration::from_millis(50))
-        .bind(localhost())
-        .await
-        .unwrap();
-    let (addr, _handle) = spawn(bound);
+    let (addr, _handle, _events) =
+        start_with(|builder| builder.max_connection_age(Duration::from_millis(50))).await;
     let client = TestClient::connect(addr).await;
     client.unary(UNARY, b"x").await.assert_ok();
     // The server ends the connection on its own; the client sees it close cleanly.

@@ -559,12 +559,28 @@ pub async fn start() -> (
     ServerHandle,
     mpsc::UnboundedReceiver<&'static str>,
 ) {
-    let (probes, events) = Probes::new();
-    let bound = grpc_server::Server::builder()
-        .add_service(Echo { probes })
-        .bind(localhost())
-        .await
-        .unwrap();
+    start_with(|builder| builder).await
+}
+
+/// A server with the test service and the options `configure` sets, serving in the
+/// background; with the test service's events.
+pub async fn start_with<L>(
+    configure: impl FnOnce(grpc_server::ServerBuilder) -> grpc_server::ServerBuilder<L>,
+) -> (
+    SocketAddr,
+    ServerHandle,
+    mpsc::UnboundedReceiver<&'static str>,
+)
+where
+    L: tower_layer::Layer<grpc_server::Router>,
+    L::Service:
+        tower_service::Service<grpc_server::ServerCall, Response = ()> + Clone + Send + 'static,
+    <L::Service as tower_service::Service<grpc_server::ServerCall>>::Error:
+        Into<grpc_core::BoxError>,
+    <L::Service as tower_service::Service<grpc_server::ServerCall>>::Future: Send + 'static,
+{
+    let (builder, events) = builder();
+    let bound = configure(builder).bind(localhost()).await.unwrap();
     let (addr, handle) = spawn(bound);
     (addr, handle, events)
 }
