@@ -13,7 +13,7 @@ use grpc_client::{
 };
 use grpc_core::codec::BytesCodec;
 use grpc_transport::ErrorCode;
-use support::{ServerCall, TestServer};
+use support::{ServerCall, TestServer, channel};
 use tokio::sync::mpsc;
 
 /// What the server saw of one call.
@@ -46,10 +46,6 @@ async fn stalling_server(messages: usize) -> (TestServer, Channel, mpsc::Unbound
     .await;
     let channel = channel(&server).await;
     (server, channel, rx)
-}
-
-async fn channel(server: &TestServer) -> Channel {
-    Channel::builder(&server.target()).connect().await.unwrap()
 }
 
 /// The server read the request (or saw the request stream end).

@@ -11,7 +11,7 @@ use grpc_core::Encodings;
 use grpc_core::codec::BytesCodec;
 use grpc_core::compression::compressor_for;
 use grpc_core::framing::FrameDecoder;
-use support::{ServerCall, TestServer};
+use support::{ServerCall, TestServer, channel};
 use tokio::sync::mpsc;
 
 const ENCODINGS: [&str; 3] = ["gzip", "deflate", "zstd"];
@@ -66,6 +66,15 @@ fn compressible() -> Bytes {
     Bytes::from("all work and no play makes a dull message ".repeat(200))
 }
 
+/// A request whose call options ask for `compression`.
+fn compressed_with(message: Bytes, compression: &'static str) -> Request<Bytes> {
+    let mut request = Request::new(message);
+    request
+        .extensions_mut()
+        .insert(CallOptions::new().compression(compression));
+    request
+}
+
 #[tokio::test]
 async fn requests_are_compressed_with_each_encoding() {
     let (server, mut received) = inspecting_server().await;
@@ -90,11 +99,8 @@ async fn requests_are_compressed_with_each_encoding() {
 #[tokio::test]
 async fn compression_is_chosen_per_call() {
     let (server, mut received) = inspecting_server().await;
-    let plain = Channel::builder(&server.target()).connect().await.unwrap();
-    let mut request = Request::new(compressible());
-    request
-        .extensions_mut()
-        .insert(CallOptions::new().compression("gzip"));
+    let plain = channel(&server).await;
+    let request = compressed_with(compressible(), "gzip");
     plain
         .unary(request, "/test.Zip/Unary", BytesCodec)
         .await
@@ -108,10 +114,7 @@ async fn compression_is_chosen_per_call() {
         .connect()
         .await
         .unwrap();
-    let mut request = Request::new(compressible());
-    request
-        .extensions_mut()
-        .insert(CallOptions::new().compression("identity"));
+    let request = compressed_with(compressible(), "identity");
     zipping
         .unary(request, "/test.Zip/Unary", BytesCodec)
         .await
@@ -159,7 +162,7 @@ async fn compressed_responses_are_read_with_each_encoding() {
         call.send_status(Code::Ok, "");
     })
     .await;
-    let channel = Channel::builder(&server.target()).connect().await.unwrap();
+    let channel = channel(&server).await;
     for encoding in ENCODINGS {
         let mut stream = channel
             .server_streaming(
@@ -189,7 +192,7 @@ async fn an_unknown_response_encoding_is_internal() {
         call.send_status(Code::Ok, "");
     })
     .await;
-    let channel = Channel::builder(&server.target()).connect().await.unwrap();
+    let channel = channel(&server).await;
     let status = channel
         .unary(Request::new(Bytes::new()), "/test.Zip/Unary", BytesCodec)
         .await
@@ -210,7 +213,7 @@ async fn accepted_encodings_are_advertised_and_enforced() {
         call.send_status(Code::Ok, "");
     })
     .await;
-    let channel = Channel::builder(&server.target()).connect().await.unwrap();
+    let channel = channel(&server).await;
     let response = channel
         .unary(Request::new(Bytes::new()), "/test.Zip/Unary", BytesCodec)
         .await
@@ -238,11 +241,8 @@ async fn unknown_request_encodings_are_refused_up_front() {
     assert_eq!(err.code(), Code::InvalidArgument);
 
     let server = TestServer::start(support::echo).await;
-    let channel = Channel::builder(&server.target()).connect().await.unwrap();
-    let mut request = Request::new(Bytes::new());
-    request
-        .extensions_mut()
-        .insert(CallOptions::new().compression("snappy"));
+    let channel = channel(&server).await;
+    let request = compressed_with(Bytes::new(), "snappy");
     let status = channel
         .unary(request, "/test.Zip/Unary", BytesCodec)
         .await
@@ -263,7 +263,7 @@ async fn a_compressed_response_over_the_limit_is_resource_exhausted() {
         call.send_status(Code::Ok, "");
     })
     .await;
-    let channel = Channel::builder(&server.target()).connect().await.unwrap();
+    let channel = channel(&server).await;
     let status = channel
         .unary(Request::new(Bytes::new()), "/test.Zip/Unary", BytesCodec)
         .await
