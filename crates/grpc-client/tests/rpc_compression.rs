@@ -6,7 +6,7 @@
 mod support;
 
 use bytes::Bytes;
-use grpc_client::{CallOptions, Channel, Code, Request};
+use grpc_client::{CallOptions, Channel, Code, Request, Status};
 use grpc_core::Encodings;
 use grpc_core::codec::BytesCodec;
 use grpc_core::compression::compressor_for;
@@ -66,6 +66,14 @@ fn compressible() -> Bytes {
     Bytes::from("all work and no play makes a dull message ".repeat(200))
 }
 
+/// One unary call to `/test.Zip/Unary`; the response message.
+async fn unary(channel: &Channel, request: Request<Bytes>) -> Result<Bytes, Status> {
+    let response = channel
+        .unary(request, "/test.Zip/Unary", BytesCodec)
+        .await?;
+    Ok(response.into_inner())
+}
+
 /// A request whose call options ask for `compression`.
 fn compressed_with(message: Bytes, compression: &'static str) -> Request<Bytes> {
     let mut request = Request::new(message);
@@ -84,11 +92,8 @@ async fn requests_are_compressed_with_each_encoding() {
             .connect()
             .await
             .unwrap();
-        let response = channel
-            .unary(Request::new(compressible()), "/test.Zip/Unary", BytesCodec)
-            .await
-            .unwrap();
-        assert_eq!(response.into_inner(), compressible());
+        let response = unary(&channel, Request::new(compressible())).await.unwrap();
+        assert_eq!(response, compressible());
         let seen = received.recv().await.unwrap();
         assert_eq!(seen.encoding.as_deref(), Some(encoding));
         assert!(seen.compressed_flag, "{encoding}: flag not set");
@@ -101,10 +106,7 @@ async fn compression_is_chosen_per_call() {
     let (server, mut received) = inspecting_server().await;
     let plain = channel(&server).await;
     let request = compressed_with(compressible(), "gzip");
-    plain
-        .unary(request, "/test.Zip/Unary", BytesCodec)
-        .await
-        .unwrap();
+    unary(&plain, request).await.unwrap();
     let seen = received.recv().await.unwrap();
     assert_eq!(seen.encoding.as_deref(), Some("gzip"));
     assert!(seen.compressed_flag);
@@ -115,10 +117,7 @@ async fn compression_is_chosen_per_call() {
         .await
         .unwrap();
     let request = compressed_with(compressible(), "identity");
-    zipping
-        .unary(request, "/test.Zip/Unary", BytesCodec)
-        .await
-        .unwrap();
+    unary(&zipping, request).await.unwrap();
     let seen = received.recv().await.unwrap();
     assert_eq!(seen.encoding, None);
     assert!(!seen.compressed_flag);
@@ -193,8 +192,7 @@ async fn an_unknown_response_encoding_is_internal() {
     })
     .await;
     let channel = channel(&server).await;
-    let status = channel
-        .unary(Request::new(Bytes::new()), "/test.Zip/Unary", BytesCodec)
+    let status = unary(&channel, Request::new(Bytes::new()))
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::Internal, "{status}");
@@ -214,19 +212,15 @@ async fn accepted_encodings_are_advertised_and_enforced() {
     })
     .await;
     let channel = channel(&server).await;
-    let response = channel
-        .unary(Request::new(Bytes::new()), "/test.Zip/Unary", BytesCodec)
-        .await
-        .unwrap();
-    assert_eq!(response.into_inner(), "gzip,deflate,zstd");
+    let response = unary(&channel, Request::new(Bytes::new())).await.unwrap();
+    assert_eq!(response, "gzip,deflate,zstd");
 
     let identity_only = Channel::builder(&server.target())
         .accept_compressed(Encodings::none())
         .connect()
         .await
         .unwrap();
-    let status = identity_only
-        .unary(Request::new(Bytes::new()), "/test.Zip/Unary", BytesCodec)
+    let status = unary(&identity_only, Request::new(Bytes::new()))
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::Internal, "{status}");
@@ -243,10 +237,7 @@ async fn unknown_request_encodings_are_refused_up_front() {
     let server = TestServer::start(support::echo).await;
     let channel = channel(&server).await;
     let request = compressed_with(Bytes::new(), "snappy");
-    let status = channel
-        .unary(request, "/test.Zip/Unary", BytesCodec)
-        .await
-        .unwrap_err();
+    let status = unary(&channel, request).await.unwrap_err();
     assert_eq!(status.code(), Code::Internal);
     assert_eq!(server.request_count(), 0);
 }
@@ -264,8 +255,7 @@ async fn a_compressed_response_over_the_limit_is_resource_exhausted() {
     })
     .await;
     let channel = channel(&server).await;
-    let status = channel
-        .unary(Request::new(Bytes::new()), "/test.Zip/Unary", BytesCodec)
+    let status = unary(&channel, Request::new(Bytes::new()))
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::ResourceExhausted, "{status}");
