@@ -206,9 +206,7 @@ async fn concurrency_limit_layer_limits_calls_across_connections() {
 
     // The one slot is taken by a call that never ends...
     let first = TestClient::connect(addr).await;
-    let mut sleeper = first.open(grpc_headers(SLEEP));
-    sleeper.send_last(b"z").await;
-    expect_event(&mut events, "sleep started").await;
+    let sleeper = first.sleeping_call(&mut events).await;
 
     // ...so a unary call on another connection waits for it.
     let second = TestClient::connect(addr).await;

@@ -87,6 +87,15 @@ impl TestClient {
         Call::new(send, recv)
     }
 
+    /// Starts a call to the test service's `Sleep` method, whose handler never answers, and
+    /// waits until the handler runs.
+    pub async fn sleeping_call(&self, events: &mut mpsc::UnboundedReceiver<&'static str>) -> Call {
+        let mut call = self.open(grpc_headers(SLEEP));
+        call.send_last(b"z").await;
+        expect_event(events, "sleep started").await;
+        call
+    }
+
     /// One unary call with the standard headers.
     pub async fn unary(&self, path: &str, payload: &[u8]) -> Reply {
         self.unary_with(grpc_headers(path), payload).await
