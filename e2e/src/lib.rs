@@ -105,6 +105,18 @@ impl Probe {
         }
     }
 
+    /// Waits (at most 10 s, then panics) until `n` handlers started.
+    pub async fn wait_started(&self, n: usize) {
+        let what = format!("{n} handler(s) to start");
+        self.wait_until(&what, |p| p.started() == n).await;
+    }
+
+    /// Waits (at most 10 s, then panics) until `n` handlers were cancelled.
+    pub async fn wait_cancelled(&self, n: usize) {
+        let what = format!("{n} handler(s) to be cancelled");
+        self.wait_until(&what, |p| p.cancelled() == n).await;
+    }
+
     fn start<T>(&self, request: &Request<T>) -> HandlerGuard {
         *self.inner.last_metadata.lock().unwrap() = Some(request.metadata().clone());
         *self.inner.last_timeout.lock().unwrap() = request.timeout();
@@ -332,6 +344,16 @@ pub struct TestServer {
 }
 
 impl TestServer {
+    /// Waits (at most 10 s, then panics) until `serve` returned, and checks that it returned
+    /// `Ok`.
+    pub async fn wait_stopped(self) {
+        tokio::time::timeout(Duration::from_secs(10), self.serving)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+    }
+
     /// `http://127.0.0.1:port`.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
@@ -383,10 +405,44 @@ pub async fn client(server: &TestServer) -> pb::echo_client::EchoClient {
         .unwrap()
 }
 
+/// A client for `server` on a channel with the options `configure` sets.
+pub async fn client_with(
+    server: &TestServer,
+    configure: impl FnOnce(grpc_client::ChannelBuilder) -> grpc_client::ChannelBuilder,
+) -> pb::echo_client::EchoClient {
+    let channel = configure(grpc_client::Channel::builder(&server.url()))
+        .connect()
+        .await
+        .unwrap();
+    pb::echo_client::EchoClient::new(channel)
+}
+
 /// An `EchoRequest` echoing `payload`.
 pub fn echo(payload: impl Into<Bytes>) -> EchoRequest {
     EchoRequest {
         payload: payload.into(),
         ..EchoRequest::default()
     }
+}
+
+/// An `EchoRequest` whose handler waits `delay_ms` before it answers.
+pub fn slow(delay_ms: u32) -> EchoRequest {
+    EchoRequest {
+        delay_ms,
+        ..echo("slow")
+    }
+}
+
+/// Starts a unary call on `client` whose handler takes 30 s, in a task, and waits until
+/// `server` runs its handler.
+pub async fn spawn_slow_call(
+    server: &TestServer,
+    client: &pb::echo_client::EchoClient,
+) -> tokio::task::JoinHandle<Result<Response<EchoResponse>, Status>> {
+    let call = tokio::spawn({
+        let client = client.clone();
+        async move { client.unary(slow(30_000)).await }
+    });
+    server.probe.wait_started(1).await;
+    call
 }

@@ -4,17 +4,11 @@
 
 use bytes::Bytes;
 use grpc_e2e::pb::EchoRequest;
-use grpc_e2e::pb::echo_client::EchoClient;
-use grpc_e2e::{echo, start_server};
+use grpc_e2e::{client_with, echo, start_server};
 
 async fn round_trip(client_encoding: &'static str, server_encoding: &'static str) {
     let server = start_server(|builder| builder.send_compressed(server_encoding)).await;
-    let channel = grpc_client::Channel::builder(&server.url())
-        .send_compressed(client_encoding)
-        .connect()
-        .await
-        .unwrap();
-    let client = EchoClient::new(channel);
+    let client = client_with(&server, |b| b.send_compressed(client_encoding)).await;
     // Compressible payloads, large enough to span several frames.
     let payload = Bytes::from("compress me ".repeat(50_000));
     let response = client.unary(echo(payload.clone())).await.unwrap();
@@ -60,12 +54,10 @@ async fn mixed_encodings_in_each_direction() {
 #[tokio::test]
 async fn a_server_compresses_only_what_the_client_accepts() {
     let server = start_server(|builder| builder.send_compressed("zstd")).await;
-    let channel = grpc_client::Channel::builder(&server.url())
-        .accept_compressed(grpc_core::compression::Encodings::none())
-        .connect()
-        .await
-        .unwrap();
-    let client = EchoClient::new(channel);
+    let client = client_with(&server, |b| {
+        b.accept_compressed(grpc_core::compression::Encodings::none())
+    })
+    .await;
     let payload = Bytes::from("plain ".repeat(1000));
     let response = client.unary(echo(payload.clone())).await.unwrap();
     assert_eq!(response.get_ref().payload, payload);

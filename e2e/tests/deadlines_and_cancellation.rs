@@ -6,14 +6,7 @@ use std::time::Duration;
 
 use grpc_core::{Code, Request};
 use grpc_e2e::pb::EchoRequest;
-use grpc_e2e::{client, echo, start_default_server};
-
-fn slow(delay_ms: u32) -> EchoRequest {
-    EchoRequest {
-        delay_ms,
-        ..echo("slow")
-    }
-}
+use grpc_e2e::{client, client_with, echo, slow, spawn_slow_call, start_default_server};
 
 #[tokio::test]
 async fn a_unary_deadline_fails_the_call_and_cancels_the_handler() {
@@ -26,10 +19,7 @@ async fn a_unary_deadline_fails_the_call_and_cancels_the_handler() {
     // The server learned the deadline from grpc-timeout and dropped the handler.
     let timeout = server.probe.last_timeout().unwrap();
     assert!(timeout <= Duration::from_millis(100) && timeout > Duration::ZERO);
-    server
-        .probe
-        .wait_until("the handler to be cancelled", |p| p.cancelled() == 1)
-        .await;
+    server.probe.wait_cancelled(1).await;
 }
 
 #[tokio::test]
@@ -53,21 +43,13 @@ async fn the_server_enforces_the_deadline_on_a_stream_the_client_keeps_reading()
     };
     assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
     assert!(received < 1000);
-    server
-        .probe
-        .wait_until("the handler to be cancelled", |p| p.cancelled() == 1)
-        .await;
+    server.probe.wait_cancelled(1).await;
 }
 
 #[tokio::test]
 async fn a_channel_default_timeout_applies_to_every_call() {
     let server = start_default_server().await;
-    let channel = grpc_client::Channel::builder(&server.url())
-        .timeout(Duration::from_millis(100))
-        .connect()
-        .await
-        .unwrap();
-    let client = grpc_e2e::pb::echo_client::EchoClient::new(channel);
+    let client = client_with(&server, |b| b.timeout(Duration::from_millis(100))).await;
     let status = client.unary(slow(30_000)).await.unwrap_err();
     assert_eq!(status.code(), Code::DeadlineExceeded);
     assert!(server.probe.last_timeout().is_some());
@@ -77,19 +59,9 @@ async fn a_channel_default_timeout_applies_to_every_call() {
 async fn dropping_a_unary_call_cancels_the_handler() {
     let server = start_default_server().await;
     let client = client(&server).await;
-    let call = tokio::spawn({
-        let client = client.clone();
-        async move { client.unary(slow(30_000)).await }
-    });
-    server
-        .probe
-        .wait_until("the handler to start", |p| p.started() == 1)
-        .await;
+    let call = spawn_slow_call(&server, &client).await;
     call.abort();
-    server
-        .probe
-        .wait_until("the handler to be cancelled", |p| p.cancelled() == 1)
-        .await;
+    server.probe.wait_cancelled(1).await;
     // The connection is still good for other calls.
     client.unary(echo("after")).await.unwrap();
 }
@@ -106,10 +78,7 @@ async fn dropping_a_response_stream_cancels_the_handler() {
     let mut responses = client.server_stream(request).await.unwrap().into_inner();
     responses.message().await.unwrap().unwrap();
     drop(responses);
-    server
-        .probe
-        .wait_until("the handler to be cancelled", |p| p.cancelled() == 1)
-        .await;
+    server.probe.wait_cancelled(1).await;
 }
 
 #[tokio::test]
@@ -118,15 +87,9 @@ async fn dropping_a_client_stream_cancels_the_handler() {
     let client = client(&server).await;
     let mut call = client.client_stream(()).await.unwrap();
     call.send(echo("one")).await.unwrap();
-    server
-        .probe
-        .wait_until("the handler to start", |p| p.started() == 1)
-        .await;
+    server.probe.wait_started(1).await;
     drop(call);
-    server
-        .probe
-        .wait_until("the handler to be cancelled", |p| p.cancelled() == 1)
-        .await;
+    server.probe.wait_cancelled(1).await;
 }
 
 #[tokio::test]
@@ -137,10 +100,7 @@ async fn dropping_a_bidi_call_cancels_the_handler() {
     call.send(echo("one")).await.unwrap();
     call.message().await.unwrap().unwrap();
     drop(call);
-    server
-        .probe
-        .wait_until("the handler to be cancelled", |p| p.cancelled() == 1)
-        .await;
+    server.probe.wait_cancelled(1).await;
 }
 
 #[tokio::test]

@@ -10,7 +10,7 @@ use grpc_core::credentials::BearerToken;
 use grpc_core::{BoxFuture, Code, Status};
 use grpc_e2e::pb::EchoRequest;
 use grpc_e2e::pb::echo_client::EchoClient;
-use grpc_e2e::{certs, echo, start_server};
+use grpc_e2e::{certs, client_with, echo, slow, start_server};
 use grpc_server::{Next, ServerCall};
 
 /// Server side: rejects calls without `x-token: secret`, and marks the ones it lets through
@@ -100,13 +100,10 @@ async fn interceptors_check_change_and_observe_calls() {
     assert_eq!(server.probe.started(), 0);
 
     // With the client interceptor adding it: through, and the server's mark comes back.
-    let channel = grpc_client::Channel::builder(&server.url())
-        .interceptor(AddToken)
-        .interceptor(RefuseStatusRequests)
-        .connect()
-        .await
-        .unwrap();
-    let client = EchoClient::new(channel);
+    let client = client_with(&server, |b| {
+        b.interceptor(AddToken).interceptor(RefuseStatusRequests)
+    })
+    .await;
     let response = client.unary(echo("token")).await.unwrap();
     assert_eq!(response.metadata().get("x-echo-checked"), Some("yes"));
     assert_eq!(
@@ -155,18 +152,9 @@ async fn tower_layers_wrap_the_server() {
     .await;
     let client = EchoClient::connect(&server.url()).await.unwrap();
     client.unary(echo("quick")).await.unwrap();
-    let status = client
-        .unary(EchoRequest {
-            delay_ms: 30_000,
-            ..echo("slow")
-        })
-        .await
-        .unwrap_err();
+    let status = client.unary(slow(30_000)).await.unwrap_err();
     assert_ne!(status.code(), Code::Ok);
-    server
-        .probe
-        .wait_until("the slow handler to be dropped", |p| p.cancelled() == 1)
-        .await;
+    server.probe.wait_cancelled(1).await;
     // The concurrency slot came back.
     client.unary(echo("again")).await.unwrap();
 }
@@ -210,26 +198,18 @@ async fn bearer_tokens_go_over_tls() {
 #[tokio::test]
 async fn bearer_tokens_are_not_sent_over_plaintext_unless_allowed() {
     let server = start_server(|builder| builder.interceptor(RequireBearer)).await;
-    let channel = grpc_client::Channel::builder(&server.url())
-        .call_credentials(Arc::new(BearerToken::new("t0ken")))
-        .connect()
-        .await
-        .unwrap();
-    let status = EchoClient::new(channel)
-        .unary(echo("plain"))
-        .await
-        .unwrap_err();
+    let client = client_with(&server, |b| {
+        b.call_credentials(Arc::new(BearerToken::new("t0ken")))
+    })
+    .await;
+    let status = client.unary(echo("plain")).await.unwrap_err();
     assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
     assert_eq!(server.probe.started(), 0);
 
-    let channel = grpc_client::Channel::builder(&server.url())
-        .call_credentials(Arc::new(BearerToken::new("t0ken")))
-        .allow_insecure_credentials(true)
-        .connect()
-        .await
-        .unwrap();
-    EchoClient::new(channel)
-        .unary(echo("allowed"))
-        .await
-        .unwrap();
+    let client = client_with(&server, |b| {
+        b.call_credentials(Arc::new(BearerToken::new("t0ken")))
+            .allow_insecure_credentials(true)
+    })
+    .await;
+    client.unary(echo("allowed")).await.unwrap();
 }

@@ -5,8 +5,7 @@
 
 use grpc_core::Code;
 use grpc_e2e::pb::EchoRequest;
-use grpc_e2e::pb::echo_client::EchoClient;
-use grpc_e2e::{client, echo, start_default_server, start_server};
+use grpc_e2e::{client, client_with, echo, start_default_server, start_server};
 
 const MIB: usize = 1024 * 1024;
 
@@ -17,11 +16,7 @@ fn big(size: usize) -> EchoRequest {
 #[tokio::test]
 async fn the_server_rejects_a_unary_request_over_4_mib_by_default() {
     let server = start_default_server().await;
-    let channel = grpc_client::Channel::builder(&server.url())
-        .connect()
-        .await
-        .unwrap();
-    let client = EchoClient::new(channel);
+    let client = client_with(&server, |b| b).await;
     let status = client.unary(big(5 * MIB)).await.unwrap_err();
     assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
     // Just under the limit is fine.
@@ -60,12 +55,7 @@ async fn the_client_rejects_an_oversized_unary_response() {
 #[tokio::test]
 async fn the_client_rejects_an_oversized_message_in_a_response_stream() {
     let server = start_default_server().await;
-    let channel = grpc_client::Channel::builder(&server.url())
-        .max_decoding_message_size(1024)
-        .connect()
-        .await
-        .unwrap();
-    let client = EchoClient::new(channel);
+    let client = client_with(&server, |b| b.max_decoding_message_size(1024)).await;
     let mut stream = client
         .server_stream(EchoRequest {
             response_count: 3,
@@ -82,12 +72,7 @@ async fn the_client_rejects_an_oversized_message_in_a_response_stream() {
 #[tokio::test]
 async fn the_client_refuses_to_send_over_its_send_limit() {
     let server = start_default_server().await;
-    let channel = grpc_client::Channel::builder(&server.url())
-        .max_encoding_message_size(1024)
-        .connect()
-        .await
-        .unwrap();
-    let client = EchoClient::new(channel);
+    let client = client_with(&server, |b| b.max_encoding_message_size(1024)).await;
     let status = client.unary(big(4096)).await.unwrap_err();
     assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
     assert_eq!(

@@ -5,7 +5,7 @@
 
 use bytes::Bytes;
 use grpc_e2e::pb::EchoRequest;
-use grpc_e2e::{client, echo, start_default_server, start_server};
+use grpc_e2e::{client, client_with, echo, start_default_server, start_server};
 
 const MIB: usize = 1024 * 1024;
 
@@ -90,12 +90,7 @@ async fn bidi_streams_can_be_split_into_a_sender_and_a_receiver() {
 #[tokio::test]
 async fn eight_mib_messages_cross_in_both_directions_with_raised_limits() {
     let server = start_server(|builder| builder.max_decoding_message_size(16 * MIB)).await;
-    let channel = grpc_client::Channel::builder(&server.url())
-        .max_decoding_message_size(16 * MIB)
-        .connect()
-        .await
-        .unwrap();
-    let client = grpc_e2e::pb::echo_client::EchoClient::new(channel);
+    let client = client_with(&server, |b| b.max_decoding_message_size(16 * MIB)).await;
     let payload: Bytes = (0..8 * MIB)
         .map(|i| (i % 251) as u8)
         .collect::<Vec<u8>>()

@@ -7,14 +7,9 @@ use std::time::Duration;
 use grpc_core::Code;
 use grpc_e2e::pb::EchoRequest;
 use grpc_e2e::pb::echo_client::EchoClient;
-use grpc_e2e::{EchoService, certs, client, echo, start_default_server, start_server};
-
-fn slow(delay_ms: u32) -> EchoRequest {
-    EchoRequest {
-        delay_ms,
-        ..echo("slow")
-    }
-}
+use grpc_e2e::{
+    EchoService, certs, client, echo, slow, spawn_slow_call, start_default_server, start_server,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn graceful_shutdown_finishes_calls_in_flight_and_refuses_new_ones() {
@@ -26,10 +21,7 @@ async fn graceful_shutdown_finishes_calls_in_flight_and_refuses_new_ones() {
             tokio::spawn(async move { client.unary(slow(300)).await })
         })
         .collect();
-    server
-        .probe
-        .wait_until("five calls in flight", |p| p.started() == 5)
-        .await;
+    server.probe.wait_started(5).await;
     server.handle.shutdown_graceful(Duration::from_secs(30));
 
     // New calls fail with UNAVAILABLE once the client has seen the GOAWAY (a call racing it
@@ -51,11 +43,7 @@ async fn graceful_shutdown_finishes_calls_in_flight_and_refuses_new_ones() {
         call.await.unwrap().unwrap();
     }
     let url = server.url();
-    tokio::time::timeout(Duration::from_secs(10), server.serving)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    server.wait_stopped().await;
     // And nobody listens any more.
     let status = grpc_client::Channel::builder(&url)
         .connect()
@@ -68,43 +56,22 @@ async fn graceful_shutdown_finishes_calls_in_flight_and_refuses_new_ones() {
 async fn graceful_shutdown_cuts_calls_that_outlive_its_deadline() {
     let server = start_default_server().await;
     let client = client(&server).await;
-    let call = tokio::spawn({
-        let client = client.clone();
-        async move { client.unary(slow(30_000)).await }
-    });
-    server
-        .probe
-        .wait_until("the call to start", |p| p.started() == 1)
-        .await;
+    let call = spawn_slow_call(&server, &client).await;
     server.handle.shutdown_graceful(Duration::from_millis(100));
     let status = call.await.unwrap().unwrap_err();
     assert_eq!(status.code(), Code::Unavailable, "{status:?}");
-    tokio::time::timeout(Duration::from_secs(10), server.serving)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    server.wait_stopped().await;
 }
 
 #[tokio::test]
 async fn stop_ends_everything_at_once() {
     let server = start_default_server().await;
     let client = client(&server).await;
-    let call = tokio::spawn({
-        let client = client.clone();
-        async move { client.unary(slow(30_000)).await }
-    });
-    server
-        .probe
-        .wait_until("the call to start", |p| p.started() == 1)
-        .await;
+    let call = spawn_slow_call(&server, &client).await;
     server.handle.stop();
     let status = call.await.unwrap().unwrap_err();
     assert_eq!(status.code(), Code::Unavailable, "{status:?}");
-    server
-        .probe
-        .wait_until("the handler to be dropped", |p| p.cancelled() == 1)
-        .await;
+    server.probe.wait_cancelled(1).await;
 }
 
 #[tokio::test]

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use grpc_core::codec::{DecodeMessage, EncodeMessage};
 use grpc_core::compression::Compressor;
 use grpc_core::credentials::CallCredentials;
 use grpc_core::message::MessageEncoder;
@@ -20,10 +21,7 @@ use crate::connection::{ConnectivityState, Subchannel};
 use crate::interceptor::{Interceptor, split_path};
 use crate::response::{ReadSettings, ResponseReader};
 use crate::service::UnaryService;
-use crate::streaming::{
-    BidiStreamingCall, ClientStreamingCall, DecodeMessage, EncodeMessage, RequestSink, SinkParts,
-    Streaming,
-};
+use crate::streaming::{BidiStreamingCall, ClientStreamingCall, RequestSink, SinkParts, Streaming};
 
 /// A connection to a gRPC server, and the calls made on it.
 ///
@@ -94,6 +92,23 @@ impl ChannelInner {
         }
     }
 
+    /// Runs the interceptors on `request` and resolves the call's settings (see
+    /// [`prepare`](ChannelInner::prepare); timeouts count from now). The request's message
+    /// comes back as it is.
+    async fn prepare_request<T>(
+        &self,
+        request: Request<T>,
+        path: Cow<'static, str>,
+    ) -> Result<(PreparedCall, T), Status> {
+        let started = Instant::now();
+        let timeout = request.timeout();
+        let (metadata, extensions, message) = request.into_parts();
+        let call = self
+            .prepare(path, metadata, extensions, timeout, started)
+            .await?;
+        Ok((call, message))
+    }
+
     /// Encodes the single request message of a unary or server-streaming call.
     fn encode_one<C: Codec>(
         call: &PreparedCall,
@@ -143,18 +158,13 @@ impl ChannelInner {
         request: Request<C::Encode>,
         path: Cow<'static, str>,
         codec: &C,
-        span: &tracing::Span,
+        span: tracing::Span,
     ) -> Result<Response<C::Decode>, Status> {
-        let started = Instant::now();
-        let timeout = request.timeout();
-        let (metadata, extensions, message) = request.into_parts();
-        let mut call = self
-            .prepare(path, metadata, extensions, timeout, started)
-            .await?;
+        let (mut call, message) = self.prepare_request(request, path).await?;
         within(call.deadline, call.timeout(), async {
             self.authorize(&mut call).await?;
             let body = Self::encode_one(&call, codec, message)?;
-            let mut reader = self.send_single(&call, body, false, span).await?;
+            let mut reader = self.send_single(&call, body, false, &span).await?;
             let mut message = None;
             while let Some(payload) = std::future::poll_fn(|cx| reader.poll_message(cx)).await? {
                 if message.is_some() {
@@ -184,18 +194,13 @@ impl ChannelInner {
         request: Request<C::Encode>,
         path: Cow<'static, str>,
         codec: C,
-        span: &tracing::Span,
+        span: tracing::Span,
     ) -> Result<Response<Streaming<C::Decode>>, Status> {
-        let started = Instant::now();
-        let timeout = request.timeout();
-        let (metadata, extensions, message) = request.into_parts();
-        let mut call = self
-            .prepare(path, metadata, extensions, timeout, started)
-            .await?;
+        let (mut call, message) = self.prepare_request(request, path).await?;
         within(call.deadline, call.timeout(), async {
             self.authorize(&mut call).await?;
             let body = Self::encode_one(&call, &codec, message)?;
-            let reader = self.send_single(&call, body, true, span).await?;
+            let reader = self.send_single(&call, body, true, &span).await?;
             let headers = reader.headers().clone();
             let codec: Arc<dyn DecodeMessage<C::Decode>> = Arc::new(codec);
             Ok(Response::from_parts(
@@ -214,14 +219,9 @@ impl ChannelInner {
         request: Request<()>,
         path: Cow<'static, str>,
         codec: C,
-        span: &tracing::Span,
+        span: tracing::Span,
     ) -> Result<(RequestSink<C::Encode>, Streaming<C::Decode>), Status> {
-        let started = Instant::now();
-        let timeout = request.timeout();
-        let (metadata, extensions, ()) = request.into_parts();
-        let mut call = self
-            .prepare(path, metadata, extensions, timeout, started)
-            .await?;
+        let (mut call, ()) = self.prepare_request(request, path).await?;
         within(call.deadline, call.timeout(), async {
             self.authorize(&mut call).await?;
             let (send, recv, lease) = self.open_stream(&call).await?;
@@ -234,7 +234,7 @@ impl ChannelInner {
                 Canceller::Shared(slot.clone()),
                 self.read_settings(&call, true),
                 lease.clone(),
-                span.clone(),
+                span,
             );
             let sink = RequestSink::new(SinkParts {
                 send,
@@ -264,10 +264,20 @@ fn call_span(path: &str) -> tracing::Span {
     )
 }
 
-fn record_error<T>(span: &tracing::Span, result: &Result<T, Status>) {
-    if let Err(status) = result {
+/// Runs the call that `call` makes with `span` (its [`call_span`]) inside that span, and
+/// records the status code there if the call fails.
+async fn traced<T, Fut>(
+    span: tracing::Span,
+    call: impl FnOnce(tracing::Span) -> Fut,
+) -> Result<T, Status>
+where
+    Fut: Future<Output = Result<T, Status>>,
+{
+    let result = call(span.clone()).instrument(span.clone()).await;
+    if let Err(status) = &result {
         span.record("grpc.status_code", status.code().as_i32());
     }
+    result
 }
 
 impl Channel {
@@ -294,14 +304,10 @@ impl Channel {
         path: Cow<'static, str>,
         codec: &C,
     ) -> Result<Response<C::Decode>, Status> {
-        let span = call_span(&path);
-        let result = self
-            .inner
-            .unary(request, path, codec, &span)
-            .instrument(span.clone())
-            .await;
-        record_error(&span, &result);
-        result
+        traced(call_span(&path), |span| {
+            self.inner.unary(request, path, codec, span)
+        })
+        .await
     }
 
     /// A server-streaming call: one request message, a stream of response messages. Returns
@@ -312,14 +318,11 @@ impl Channel {
         path: &'static str,
         codec: C,
     ) -> Result<Response<Streaming<C::Decode>>, Status> {
-        let span = call_span(path);
-        let result = self
-            .inner
-            .server_streaming(request, Cow::Borrowed(path), codec, &span)
-            .instrument(span.clone())
-            .await;
-        record_error(&span, &result);
-        result
+        traced(call_span(path), |span| {
+            self.inner
+                .server_streaming(request, path.into(), codec, span)
+        })
+        .await
     }
 
     /// A client-streaming call: the request's metadata goes out now; send messages with
@@ -331,14 +334,7 @@ impl Channel {
         path: &'static str,
         codec: C,
     ) -> Result<ClientStreamingCall<C::Encode, C::Decode>, Status> {
-        let span = call_span(path);
-        let result = self
-            .inner
-            .open_request_stream(request, Cow::Borrowed(path), codec, &span)
-            .instrument(span.clone())
-            .await;
-        record_error(&span, &result);
-        let (sink, responses) = result?;
+        let (sink, responses) = self.open_request_stream(request, path, codec).await?;
         Ok(ClientStreamingCall::new(sink, responses))
     }
 
@@ -350,15 +346,22 @@ impl Channel {
         path: &'static str,
         codec: C,
     ) -> Result<BidiStreamingCall<C::Encode, C::Decode>, Status> {
-        let span = call_span(path);
-        let result = self
-            .inner
-            .open_request_stream(request, Cow::Borrowed(path), codec, &span)
-            .instrument(span.clone())
-            .await;
-        record_error(&span, &result);
-        let (sink, responses) = result?;
+        let (sink, responses) = self.open_request_stream(request, path, codec).await?;
         Ok(BidiStreamingCall::new(sink, responses))
+    }
+
+    /// Opens a client-streaming or bidi call (see [`ChannelInner::open_request_stream`]).
+    async fn open_request_stream<C: Codec>(
+        &self,
+        request: Request<()>,
+        path: &'static str,
+        codec: C,
+    ) -> Result<(RequestSink<C::Encode>, Streaming<C::Decode>), Status> {
+        traced(call_span(path), |span| {
+            self.inner
+                .open_request_stream(request, path.into(), codec, span)
+        })
+        .await
     }
 
     /// A tower [`Service`](tower_service::Service) making unary calls to `path` with

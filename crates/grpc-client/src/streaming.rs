@@ -10,8 +10,9 @@ use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use bytes::{Bytes, BytesMut};
+use grpc_core::codec::{DecodeMessage, EncodeMessage};
 use grpc_core::message::MessageEncoder;
-use grpc_core::{Codec, Metadata, Response, Status};
+use grpc_core::{Metadata, Response, Status};
 use grpc_transport::ErrorCode;
 use grpc_transport::driver::SendStream;
 use tokio::time::Instant;
@@ -20,39 +21,6 @@ use crate::call::{connection_unusable, deadline_exceeded, status_from_transport,
 use crate::cancel::SendSlot;
 use crate::connection::ConnectionLease;
 use crate::response::ResponseReader;
-
-/// The encoding half of a codec, with the codec type erased (streaming handles are generic
-/// over message types only).
-pub(crate) trait EncodeMessage<T>: Send + Sync {
-    fn encode_message(
-        &self,
-        encoder: &mut MessageEncoder,
-        item: T,
-        out: &mut BytesMut,
-    ) -> Result<(), Status>;
-}
-
-impl<C: Codec> EncodeMessage<C::Encode> for C {
-    fn encode_message(
-        &self,
-        encoder: &mut MessageEncoder,
-        item: C::Encode,
-        out: &mut BytesMut,
-    ) -> Result<(), Status> {
-        encoder.encode(self, item, out)
-    }
-}
-
-/// The decoding half of a codec, with the codec type erased.
-pub(crate) trait DecodeMessage<T>: Send + Sync {
-    fn decode_message(&self, payload: Bytes) -> Result<T, Status>;
-}
-
-impl<C: Codec> DecodeMessage<C::Decode> for C {
-    fn decode_message(&self, payload: Bytes) -> Result<C::Decode, Status> {
-        self.decode(payload)
-    }
-}
 
 /// A stream of response messages.
 ///

@@ -11,7 +11,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use grpc_client::{CallOptions, Channel, Code, ConnectBackoff, ConnectivityState, Request};
 use grpc_core::codec::BytesCodec;
-use support::{ServerCall, TestServer};
+use support::{ServerCall, TestServer, channel};
 use tokio::net::TcpListener;
 
 /// A port that nothing listens on (bound, then released).
@@ -189,7 +189,7 @@ async fn a_call_in_flight_when_the_connection_dies_fails_with_unavailable() {
         }
     })
     .await;
-    let channel = Channel::builder(&server.target()).connect().await.unwrap();
+    let channel = channel(&server).await;
     let unary = {
         let channel = channel.clone();
         tokio::spawn(async move { echo_once(&channel, CallOptions::new()).await })
@@ -214,7 +214,7 @@ async fn new_calls_move_to_a_new_connection_after_goaway() {
         }
     })
     .await;
-    let channel = Channel::builder(&server.target()).connect().await.unwrap();
+    let channel = channel(&server).await;
     let slow = {
         let channel = channel.clone();
         tokio::spawn(async move {
@@ -318,7 +318,7 @@ async fn bad_targets_and_settings_are_invalid_argument() {
 #[tokio::test]
 async fn a_dropped_channel_closes_its_connection() {
     let server = TestServer::start(support::echo).await;
-    let channel = Channel::builder(&server.target()).connect().await.unwrap();
+    let channel = channel(&server).await;
     echo_once(&channel, CallOptions::new()).await.unwrap();
     let clone = channel.clone();
     drop(channel);
@@ -326,7 +326,7 @@ async fn a_dropped_channel_closes_its_connection() {
     drop(clone);
     // With the last handle gone the client shuts the connection down; a new channel makes a
     // new one.
-    let channel = Channel::builder(&server.target()).connect().await.unwrap();
+    let channel = support::channel(&server).await;
     echo_once(&channel, CallOptions::new()).await.unwrap();
     assert_eq!(server.connection_count(), 2);
 }

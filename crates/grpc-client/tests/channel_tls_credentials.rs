@@ -8,7 +8,7 @@ mod support;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use grpc_client::{CallOptions, Channel, Code, Metadata, Request, Status};
+use grpc_client::{CallOptions, Channel, ChannelBuilder, Code, Metadata, Request, Status};
 use grpc_core::BoxFuture;
 use grpc_core::codec::BytesCodec;
 use grpc_core::credentials::{AuthContext, BearerToken, CallCredentials};
@@ -33,6 +33,13 @@ async fn reporting(mut call: ServerCall) {
     call.reply(report.as_bytes()).await;
 }
 
+/// A channel builder for `target` that trusts the test CA.
+fn trusting_test_ca(target: &str) -> ChannelBuilder {
+    Channel::builder(target)
+        .tls_ca_pem(&support::ca_pem())
+        .unwrap()
+}
+
 async fn call(channel: &Channel) -> Result<String, Status> {
     let response = channel
         .unary(Request::new(Bytes::new()), "/test.Auth/Whoami", BytesCodec)
@@ -44,10 +51,7 @@ async fn call(channel: &Channel) -> Result<String, Status> {
 async fn tls_channel_by_host_name_and_by_ip() {
     let server = TestServer::start_tls(reporting).await;
     let port = server.addr.port();
-    let ca = support::ca_pem();
-    let channel = Channel::builder(&format!("https://localhost:{port}"))
-        .tls_ca_pem(&ca)
-        .unwrap()
+    let channel = trusting_test_ca(&format!("https://localhost:{port}"))
         .connect()
         .await
         .unwrap();
@@ -56,9 +60,7 @@ async fn tls_channel_by_host_name_and_by_ip() {
         format!("https localhost:{port} -")
     );
     // The certificate also names 127.0.0.1; a bare host:port with a TLS config is TLS.
-    let channel = Channel::builder(&format!("127.0.0.1:{port}"))
-        .tls_ca_pem(&ca)
-        .unwrap()
+    let channel = trusting_test_ca(&format!("127.0.0.1:{port}"))
         .connect()
         .await
         .unwrap();
@@ -79,11 +81,8 @@ async fn tls_channel_by_host_name_and_by_ip() {
 #[tokio::test]
 async fn server_name_override_sets_the_verified_name_and_the_authority() {
     let server = TestServer::start_tls(reporting).await;
-    let ca = support::ca_pem();
     // 127.0.0.2 is not in the certificate, but the override names a host that is.
-    let channel = Channel::builder(&format!("https://127.0.0.1:{}", server.addr.port()))
-        .tls_ca_pem(&ca)
-        .unwrap()
+    let channel = trusting_test_ca(&format!("https://127.0.0.1:{}", server.addr.port()))
         .server_name_override("localhost")
         .connect()
         .await
@@ -95,10 +94,7 @@ async fn server_name_override_sets_the_verified_name_and_the_authority() {
 #[tokio::test]
 async fn tls_fails_with_unavailable_on_an_untrusted_or_wrong_name() {
     let server = TestServer::start_tls(reporting).await;
-    let ca = support::ca_pem();
-    let err = Channel::builder(&format!("https://127.0.0.1:{}", server.addr.port()))
-        .tls_ca_pem(&ca)
-        .unwrap()
+    let err = trusting_test_ca(&format!("https://127.0.0.1:{}", server.addr.port()))
         .server_name_override("not-the-server.example")
         .connect()
         .await
@@ -125,9 +121,7 @@ async fn tls_fails_with_unavailable_on_an_untrusted_or_wrong_name() {
 #[tokio::test]
 async fn a_bearer_token_goes_out_over_tls_never_indexed() {
     let server = TestServer::start_tls(reporting).await;
-    let channel = Channel::builder(&format!("https://localhost:{}", server.addr.port()))
-        .tls_ca_pem(&support::ca_pem())
-        .unwrap()
+    let channel = trusting_test_ca(&format!("https://localhost:{}", server.addr.port()))
         .call_credentials(Arc::new(BearerToken::new("s3cret")))
         .connect()
         .await

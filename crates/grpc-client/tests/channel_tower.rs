@@ -10,7 +10,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use grpc_client::{Channel, Code, RawRequest, Request, Status};
 use grpc_core::codec::BytesCodec;
-use support::{ServerCall, TestServer};
+use support::{ServerCall, TestServer, channel};
 use tower::{Service, ServiceBuilder, ServiceExt};
 
 async fn replying_server() -> TestServer {
@@ -55,7 +55,7 @@ async fn unary_service_works_with_service_ext() {
 #[tokio::test]
 async fn unary_service_under_a_timeout_layer() {
     let server = replying_server().await;
-    let channel = Channel::builder(&server.target()).connect().await.unwrap();
+    let channel = channel(&server).await;
     let mut fast = ServiceBuilder::new()
         .timeout(Duration::from_secs(30))
         .service(channel.unary_service("/test.Tower/Echo", BytesCodec));

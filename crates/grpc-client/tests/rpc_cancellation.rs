@@ -8,10 +8,12 @@ mod support;
 use std::time::Duration;
 
 use bytes::Bytes;
-use grpc_client::{CallOptions, Channel, Code, Request};
+use grpc_client::{
+    BidiStreamingCall, CallOptions, Channel, ClientStreamingCall, Code, Request, Status,
+};
 use grpc_core::codec::BytesCodec;
 use grpc_transport::ErrorCode;
-use support::{ServerCall, TestServer};
+use support::{ServerCall, TestServer, channel};
 use tokio::sync::mpsc;
 
 /// What the server saw of one call.
@@ -24,8 +26,8 @@ enum Seen {
 }
 
 /// A server that reads one request message, optionally answers with headers and `messages`
-/// messages, then never finishes: it reports the client's reset.
-async fn stalling_server(messages: usize) -> (TestServer, mpsc::UnboundedReceiver<Seen>) {
+/// messages, then never finishes: it reports the client's reset. With a channel to it.
+async fn stalling_server(messages: usize) -> (TestServer, Channel, mpsc::UnboundedReceiver<Seen>) {
     let (tx, rx) = mpsc::unbounded_channel();
     let server = TestServer::start(move |mut call: ServerCall| {
         let tx = tx.clone();
@@ -42,11 +44,29 @@ async fn stalling_server(messages: usize) -> (TestServer, mpsc::UnboundedReceive
         }
     })
     .await;
-    (server, rx)
+    let channel = channel(&server).await;
+    (server, channel, rx)
 }
 
-async fn channel(server: &TestServer) -> Channel {
-    Channel::builder(&server.target()).connect().await.unwrap()
+/// The server read the request (or saw the request stream end).
+async fn expect_request(seen: &mut mpsc::UnboundedReceiver<Seen>) {
+    assert_eq!(seen.recv().await, Some(Seen::Request));
+}
+
+/// The client reset the stream with CANCEL.
+async fn expect_cancel(seen: &mut mpsc::UnboundedReceiver<Seen>) {
+    assert_eq!(
+        seen.recv().await,
+        Some(Seen::Reset(Some(ErrorCode::CANCEL)))
+    );
+}
+
+/// The call failed with DEADLINE_EXCEEDED, after the server read the request, and the
+/// client cancelled the stream.
+async fn expect_deadline(err: Status, seen: &mut mpsc::UnboundedReceiver<Seen>) {
+    assert_eq!(err.code(), Code::DeadlineExceeded, "{err}");
+    expect_request(seen).await;
+    expect_cancel(seen).await;
 }
 
 fn with_timeout<T>(message: T, timeout: Duration) -> Request<T> {
@@ -59,10 +79,29 @@ fn with_timeout<T>(message: T, timeout: Duration) -> Request<T> {
 
 const SHORT: Duration = Duration::from_millis(200);
 
+/// A client-streaming call to the stalling server, one request message sent.
+async fn collect_one(channel: &Channel, request: Request<()>) -> ClientStreamingCall<Bytes, Bytes> {
+    let mut call = channel
+        .client_streaming(request, "/test.Slow/Collect", BytesCodec)
+        .await
+        .unwrap();
+    call.send(Bytes::from_static(b"one")).await.unwrap();
+    call
+}
+
+/// A bidi call to the stalling server, one request message sent.
+async fn chat_one(channel: &Channel, request: Request<()>) -> BidiStreamingCall<Bytes, Bytes> {
+    let mut call = channel
+        .streaming(request, "/test.Slow/Chat", BytesCodec)
+        .await
+        .unwrap();
+    call.send(Bytes::from_static(b"one")).await.unwrap();
+    call
+}
+
 #[tokio::test]
 async fn unary_deadline_fails_the_call_and_cancels_the_stream() {
-    let (server, mut seen) = stalling_server(0).await;
-    let channel = channel(&server).await;
+    let (_server, channel, mut seen) = stalling_server(0).await;
     let err = channel
         .unary(
             with_timeout(Bytes::from_static(b"x"), SHORT),
@@ -71,30 +110,19 @@ async fn unary_deadline_fails_the_call_and_cancels_the_stream() {
         )
         .await
         .unwrap_err();
-    assert_eq!(err.code(), Code::DeadlineExceeded, "{err}");
-    assert_eq!(seen.recv().await, Some(Seen::Request));
-    assert_eq!(
-        seen.recv().await,
-        Some(Seen::Reset(Some(ErrorCode::CANCEL)))
-    );
+    expect_deadline(err, &mut seen).await;
 }
 
 #[tokio::test]
 async fn request_set_timeout_and_the_channel_default_are_deadlines_too() {
-    let (server, mut seen) = stalling_server(0).await;
-    let channel = channel(&server).await;
+    let (server, channel, mut seen) = stalling_server(0).await;
     let mut request = Request::new(Bytes::new());
     request.set_timeout(SHORT);
     let err = channel
         .unary(request, "/test.Slow/Unary", BytesCodec)
         .await
         .unwrap_err();
-    assert_eq!(err.code(), Code::DeadlineExceeded);
-    assert_eq!(seen.recv().await, Some(Seen::Request));
-    assert_eq!(
-        seen.recv().await,
-        Some(Seen::Reset(Some(ErrorCode::CANCEL)))
-    );
+    expect_deadline(err, &mut seen).await;
 
     let channel = Channel::builder(&server.target())
         .timeout(SHORT)
@@ -104,18 +132,12 @@ async fn request_set_timeout_and_the_channel_default_are_deadlines_too() {
         .unary(Request::new(Bytes::new()), "/test.Slow/Unary", BytesCodec)
         .await
         .unwrap_err();
-    assert_eq!(err.code(), Code::DeadlineExceeded);
-    assert_eq!(seen.recv().await, Some(Seen::Request));
-    assert_eq!(
-        seen.recv().await,
-        Some(Seen::Reset(Some(ErrorCode::CANCEL)))
-    );
+    expect_deadline(err, &mut seen).await;
 }
 
 #[tokio::test]
 async fn server_streaming_deadline_applies_while_reading() {
-    let (server, mut seen) = stalling_server(1).await;
-    let channel = channel(&server).await;
+    let (_server, channel, mut seen) = stalling_server(1).await;
     let mut stream = channel
         .server_streaming(
             with_timeout(Bytes::new(), SHORT),
@@ -127,56 +149,30 @@ async fn server_streaming_deadline_applies_while_reading() {
         .into_inner();
     assert_eq!(stream.message().await.unwrap().unwrap(), "partial");
     let err = stream.message().await.unwrap_err();
-    assert_eq!(err.code(), Code::DeadlineExceeded, "{err}");
-    assert_eq!(seen.recv().await, Some(Seen::Request));
-    assert_eq!(
-        seen.recv().await,
-        Some(Seen::Reset(Some(ErrorCode::CANCEL)))
-    );
+    expect_deadline(err, &mut seen).await;
 }
 
 #[tokio::test]
 async fn client_streaming_deadline_applies_while_waiting_for_the_response() {
-    let (server, mut seen) = stalling_server(0).await;
-    let channel = channel(&server).await;
-    let mut call = channel
-        .client_streaming(with_timeout((), SHORT), "/test.Slow/Collect", BytesCodec)
-        .await
-        .unwrap();
-    call.send(Bytes::from_static(b"one")).await.unwrap();
+    let (_server, channel, mut seen) = stalling_server(0).await;
+    let call = collect_one(&channel, with_timeout((), SHORT)).await;
     let err = call.finish().await.unwrap_err();
-    assert_eq!(err.code(), Code::DeadlineExceeded, "{err}");
-    assert_eq!(seen.recv().await, Some(Seen::Request));
-    assert_eq!(
-        seen.recv().await,
-        Some(Seen::Reset(Some(ErrorCode::CANCEL)))
-    );
+    expect_deadline(err, &mut seen).await;
 }
 
 #[tokio::test]
 async fn bidi_deadline_applies_to_reads_and_later_writes() {
-    let (server, mut seen) = stalling_server(0).await;
-    let channel = channel(&server).await;
-    let mut call = channel
-        .streaming(with_timeout((), SHORT), "/test.Slow/Chat", BytesCodec)
-        .await
-        .unwrap();
-    call.send(Bytes::from_static(b"one")).await.unwrap();
+    let (_server, channel, mut seen) = stalling_server(0).await;
+    let mut call = chat_one(&channel, with_timeout((), SHORT)).await;
     let err = call.message().await.unwrap_err();
-    assert_eq!(err.code(), Code::DeadlineExceeded, "{err}");
-    assert_eq!(seen.recv().await, Some(Seen::Request));
-    assert_eq!(
-        seen.recv().await,
-        Some(Seen::Reset(Some(ErrorCode::CANCEL)))
-    );
+    expect_deadline(err, &mut seen).await;
     let err = call.send(Bytes::from_static(b"two")).await.unwrap_err();
     assert_eq!(err.code(), Code::DeadlineExceeded, "{err}");
 }
 
 #[tokio::test]
 async fn dropping_a_unary_call_future_cancels_it() {
-    let (server, mut seen) = stalling_server(0).await;
-    let channel = channel(&server).await;
+    let (_server, channel, mut seen) = stalling_server(0).await;
     let call = tokio::spawn(async move {
         channel
             .unary(
@@ -186,99 +182,67 @@ async fn dropping_a_unary_call_future_cancels_it() {
             )
             .await
     });
-    assert_eq!(seen.recv().await, Some(Seen::Request));
+    expect_request(&mut seen).await;
     call.abort();
-    assert_eq!(
-        seen.recv().await,
-        Some(Seen::Reset(Some(ErrorCode::CANCEL)))
-    );
+    expect_cancel(&mut seen).await;
 }
 
 #[tokio::test]
 async fn dropping_a_server_stream_cancels_the_call() {
-    let (server, mut seen) = stalling_server(1).await;
-    let channel = channel(&server).await;
+    let (_server, channel, mut seen) = stalling_server(1).await;
     let mut stream = channel
         .server_streaming(Request::new(Bytes::new()), "/test.Slow/Stream", BytesCodec)
         .await
         .unwrap()
         .into_inner();
     assert_eq!(stream.message().await.unwrap().unwrap(), "partial");
-    assert_eq!(seen.recv().await, Some(Seen::Request));
+    expect_request(&mut seen).await;
     drop(stream);
-    assert_eq!(
-        seen.recv().await,
-        Some(Seen::Reset(Some(ErrorCode::CANCEL)))
-    );
+    expect_cancel(&mut seen).await;
 }
 
 #[tokio::test]
 async fn dropping_a_server_streaming_call_future_before_headers_cancels_it() {
-    let (server, mut seen) = stalling_server(0).await;
-    let channel = channel(&server).await;
+    let (_server, channel, mut seen) = stalling_server(0).await;
     let call = tokio::spawn(async move {
         channel
             .server_streaming(Request::new(Bytes::new()), "/test.Slow/Stream", BytesCodec)
             .await
     });
-    assert_eq!(seen.recv().await, Some(Seen::Request));
+    expect_request(&mut seen).await;
     call.abort();
-    assert_eq!(
-        seen.recv().await,
-        Some(Seen::Reset(Some(ErrorCode::CANCEL)))
-    );
+    expect_cancel(&mut seen).await;
 }
 
 #[tokio::test]
 async fn dropping_a_client_streaming_call_cancels_it() {
-    let (server, mut seen) = stalling_server(0).await;
-    let channel = channel(&server).await;
-    let mut call = channel
-        .client_streaming(Request::new(()), "/test.Slow/Collect", BytesCodec)
-        .await
-        .unwrap();
-    call.send(Bytes::from_static(b"one")).await.unwrap();
-    assert_eq!(seen.recv().await, Some(Seen::Request));
+    let (_server, channel, mut seen) = stalling_server(0).await;
+    let call = collect_one(&channel, Request::new(())).await;
+    expect_request(&mut seen).await;
     drop(call);
-    assert_eq!(
-        seen.recv().await,
-        Some(Seen::Reset(Some(ErrorCode::CANCEL)))
-    );
+    expect_cancel(&mut seen).await;
 }
 
 #[tokio::test]
 async fn dropping_a_client_streaming_finish_future_cancels_it() {
-    let (server, mut seen) = stalling_server(0).await;
-    let channel = channel(&server).await;
-    let mut call = channel
-        .client_streaming(Request::new(()), "/test.Slow/Collect", BytesCodec)
-        .await
-        .unwrap();
-    call.send(Bytes::from_static(b"one")).await.unwrap();
+    let (_server, channel, mut seen) = stalling_server(0).await;
+    let call = collect_one(&channel, Request::new(())).await;
     let finish = tokio::spawn(call.finish());
-    assert_eq!(seen.recv().await, Some(Seen::Request));
+    expect_request(&mut seen).await;
     finish.abort();
-    assert_eq!(
-        seen.recv().await,
-        Some(Seen::Reset(Some(ErrorCode::CANCEL)))
-    );
+    expect_cancel(&mut seen).await;
 }
 
 #[tokio::test]
 async fn dropping_a_bidi_call_cancels_it_before_and_after_close_send() {
     for close_first in [false, true] {
-        let (server, mut seen) = stalling_server(1).await;
-        let channel = channel(&server).await;
-        let mut call = channel
-            .streaming(Request::new(()), "/test.Slow/Chat", BytesCodec)
-            .await
-            .unwrap();
-        call.send(Bytes::from_static(b"one")).await.unwrap();
+        let (_server, channel, mut seen) = stalling_server(1).await;
+        let mut call = chat_one(&channel, Request::new(())).await;
         assert_eq!(call.message().await.unwrap().unwrap(), "partial");
         if close_first {
             call.close_send().await.unwrap();
         }
-        assert_eq!(seen.recv().await, Some(Seen::Request));
+        expect_request(&mut seen).await;
         drop(call);
         assert_eq!(
             seen.recv().await,
@@ -291,19 +255,13 @@ async fn dropping_a_bidi_call_cancels_it_before_and_after_close_send() {
 #[tokio::test]
 async fn dropping_the_response_half_of_a_split_bidi_call_cancels_it() {
     for close_first in [false, true] {
-        let (server, mut seen) = stalling_server(1).await;
-        let channel = channel(&server).await;
-        let call = channel
-            .streaming(Request::new(()), "/test.Slow/Chat", BytesCodec)
-            .await
-            .unwrap();
-        let (mut sink, mut responses) = call.split();
-        sink.send(Bytes::from_static(b"one")).await.unwrap();
+        let (_server, channel, mut seen) = stalling_server(1).await;
+        let (mut sink, mut responses) = chat_one(&channel, Request::new(())).await.split();
         assert_eq!(responses.message().await.unwrap().unwrap(), "partial");
         if close_first {
             sink.close_send().await.unwrap();
         }
-        assert_eq!(seen.recv().await, Some(Seen::Request));
+        expect_request(&mut seen).await;
         drop(responses);
         assert_eq!(
             seen.recv().await,
@@ -319,20 +277,11 @@ async fn dropping_the_response_half_of_a_split_bidi_call_cancels_it() {
 
 #[tokio::test]
 async fn dropping_the_sink_of_a_split_bidi_call_without_close_send_cancels_it() {
-    let (server, mut seen) = stalling_server(1).await;
-    let channel = channel(&server).await;
-    let call = channel
-        .streaming(Request::new(()), "/test.Slow/Chat", BytesCodec)
-        .await
-        .unwrap();
-    let (mut sink, mut responses) = call.split();
-    sink.send(Bytes::from_static(b"one")).await.unwrap();
-    assert_eq!(seen.recv().await, Some(Seen::Request));
+    let (_server, channel, mut seen) = stalling_server(1).await;
+    let (sink, mut responses) = chat_one(&channel, Request::new(())).await.split();
+    expect_request(&mut seen).await;
     drop(sink);
-    assert_eq!(
-        seen.recv().await,
-        Some(Seen::Reset(Some(ErrorCode::CANCEL)))
-    );
+    expect_cancel(&mut seen).await;
     // The response side learns that the call is over.
     let _ = responses.message().await;
     assert_eq!(

@@ -6,12 +6,12 @@
 mod support;
 
 use bytes::Bytes;
-use grpc_client::{CallOptions, Channel, Code, Request};
+use grpc_client::{CallOptions, Channel, Code, Request, Status};
 use grpc_core::Encodings;
 use grpc_core::codec::BytesCodec;
 use grpc_core::compression::compressor_for;
 use grpc_core::framing::FrameDecoder;
-use support::{ServerCall, TestServer};
+use support::{ServerCall, TestServer, channel};
 use tokio::sync::mpsc;
 
 const ENCODINGS: [&str; 3] = ["gzip", "deflate", "zstd"];
@@ -66,6 +66,23 @@ fn compressible() -> Bytes {
     Bytes::from("all work and no play makes a dull message ".repeat(200))
 }
 
+/// One unary call to `/test.Zip/Unary`; the response message.
+async fn unary(channel: &Channel, request: Request<Bytes>) -> Result<Bytes, Status> {
+    let response = channel
+        .unary(request, "/test.Zip/Unary", BytesCodec)
+        .await?;
+    Ok(response.into_inner())
+}
+
+/// A request whose call options ask for `compression`.
+fn compressed_with(message: Bytes, compression: &'static str) -> Request<Bytes> {
+    let mut request = Request::new(message);
+    request
+        .extensions_mut()
+        .insert(CallOptions::new().compression(compression));
+    request
+}
+
 #[tokio::test]
 async fn requests_are_compressed_with_each_encoding() {
     let (server, mut received) = inspecting_server().await;
@@ -75,11 +92,8 @@ async fn requests_are_compressed_with_each_encoding() {
             .connect()
             .await
             .unwrap();
-        let response = channel
-            .unary(Request::new(compressible()), "/test.Zip/Unary", BytesCodec)
-            .await
-            .unwrap();
-        assert_eq!(response.into_inner(), compressible());
+        let response = unary(&channel, Request::new(compressible())).await.unwrap();
+        assert_eq!(response, compressible());
         let seen = received.recv().await.unwrap();
         assert_eq!(seen.encoding.as_deref(), Some(encoding));
         assert!(seen.compressed_flag, "{encoding}: flag not set");
@@ -90,15 +104,9 @@ async fn requests_are_compressed_with_each_encoding() {
 #[tokio::test]
 async fn compression_is_chosen_per_call() {
     let (server, mut received) = inspecting_server().await;
-    let plain = Channel::builder(&server.target()).connect().await.unwrap();
-    let mut request = Request::new(compressible());
-    request
-        .extensions_mut()
-        .insert(CallOptions::new().compression("gzip"));
-    plain
-        .unary(request, "/test.Zip/Unary", BytesCodec)
-        .await
-        .unwrap();
+    let plain = channel(&server).await;
+    let request = compressed_with(compressible(), "gzip");
+    unary(&plain, request).await.unwrap();
     let seen = received.recv().await.unwrap();
     assert_eq!(seen.encoding.as_deref(), Some("gzip"));
     assert!(seen.compressed_flag);
@@ -108,14 +116,8 @@ async fn compression_is_chosen_per_call() {
         .connect()
         .await
         .unwrap();
-    let mut request = Request::new(compressible());
-    request
-        .extensions_mut()
-        .insert(CallOptions::new().compression("identity"));
-    zipping
-        .unary(request, "/test.Zip/Unary", BytesCodec)
-        .await
-        .unwrap();
+    let request = compressed_with(compressible(), "identity");
+    unary(&zipping, request).await.unwrap();
     let seen = received.recv().await.unwrap();
     assert_eq!(seen.encoding, None);
     assert!(!seen.compressed_flag);
@@ -159,7 +161,7 @@ async fn compressed_responses_are_read_with_each_encoding() {
         call.send_status(Code::Ok, "");
     })
     .await;
-    let channel = Channel::builder(&server.target()).connect().await.unwrap();
+    let channel = channel(&server).await;
     for encoding in ENCODINGS {
         let mut stream = channel
             .server_streaming(
@@ -189,9 +191,8 @@ async fn an_unknown_response_encoding_is_internal() {
         call.send_status(Code::Ok, "");
     })
     .await;
-    let channel = Channel::builder(&server.target()).connect().await.unwrap();
-    let status = channel
-        .unary(Request::new(Bytes::new()), "/test.Zip/Unary", BytesCodec)
+    let channel = channel(&server).await;
+    let status = unary(&channel, Request::new(Bytes::new()))
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::Internal, "{status}");
@@ -210,20 +211,16 @@ async fn accepted_encodings_are_advertised_and_enforced() {
         call.send_status(Code::Ok, "");
     })
     .await;
-    let channel = Channel::builder(&server.target()).connect().await.unwrap();
-    let response = channel
-        .unary(Request::new(Bytes::new()), "/test.Zip/Unary", BytesCodec)
-        .await
-        .unwrap();
-    assert_eq!(response.into_inner(), "gzip,deflate,zstd");
+    let channel = channel(&server).await;
+    let response = unary(&channel, Request::new(Bytes::new())).await.unwrap();
+    assert_eq!(response, "gzip,deflate,zstd");
 
     let identity_only = Channel::builder(&server.target())
         .accept_compressed(Encodings::none())
         .connect()
         .await
         .unwrap();
-    let status = identity_only
-        .unary(Request::new(Bytes::new()), "/test.Zip/Unary", BytesCodec)
+    let status = unary(&identity_only, Request::new(Bytes::new()))
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::Internal, "{status}");
@@ -238,15 +235,9 @@ async fn unknown_request_encodings_are_refused_up_front() {
     assert_eq!(err.code(), Code::InvalidArgument);
 
     let server = TestServer::start(support::echo).await;
-    let channel = Channel::builder(&server.target()).connect().await.unwrap();
-    let mut request = Request::new(Bytes::new());
-    request
-        .extensions_mut()
-        .insert(CallOptions::new().compression("snappy"));
-    let status = channel
-        .unary(request, "/test.Zip/Unary", BytesCodec)
-        .await
-        .unwrap_err();
+    let channel = channel(&server).await;
+    let request = compressed_with(Bytes::new(), "snappy");
+    let status = unary(&channel, request).await.unwrap_err();
     assert_eq!(status.code(), Code::Internal);
     assert_eq!(server.request_count(), 0);
 }
@@ -263,9 +254,8 @@ async fn a_compressed_response_over_the_limit_is_resource_exhausted() {
         call.send_status(Code::Ok, "");
     })
     .await;
-    let channel = Channel::builder(&server.target()).connect().await.unwrap();
-    let status = channel
-        .unary(Request::new(Bytes::new()), "/test.Zip/Unary", BytesCodec)
+    let channel = channel(&server).await;
+    let status = unary(&channel, Request::new(Bytes::new()))
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::ResourceExhausted, "{status}");

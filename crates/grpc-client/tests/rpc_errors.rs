@@ -10,12 +10,8 @@ use grpc_client::{CallOptions, Channel, Code, Request, Status};
 use grpc_core::codec::BytesCodec;
 use grpc_transport::ErrorCode;
 use grpc_transport::hpack::HeaderField;
-use support::{MIB, ServerCall, TestServer};
+use support::{MIB, ServerCall, TestServer, channel};
 use tokio::sync::mpsc;
-
-async fn channel(server: &TestServer) -> Channel {
-    Channel::builder(&server.target()).connect().await.unwrap()
-}
 
 async fn unary_status(channel: &Channel) -> Status {
     channel

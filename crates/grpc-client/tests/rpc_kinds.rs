@@ -10,11 +10,7 @@ use std::pin::Pin;
 use bytes::Bytes;
 use grpc_client::{Channel, Code, Request};
 use grpc_core::codec::BytesCodec;
-use support::{MIB, ServerCall, TestServer, echo};
-
-async fn channel(server: &TestServer) -> Channel {
-    Channel::builder(&server.target()).connect().await.unwrap()
-}
+use support::{MIB, ServerCall, TestServer, channel, echo};
 
 #[tokio::test]
 async fn unary_call_returns_the_response_message() {

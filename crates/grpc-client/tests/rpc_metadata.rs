@@ -16,7 +16,7 @@ use grpc_client::{
 use grpc_core::BoxFuture;
 use grpc_core::codec::BytesCodec;
 use grpc_transport::hpack::HeaderField;
-use support::{ServerCall, TestServer};
+use support::{ServerCall, TestServer, channel};
 use tokio::sync::mpsc;
 
 /// Replies with nothing and hands the request headers to the test.
@@ -44,7 +44,7 @@ fn get<'a>(fields: &'a [HeaderField], name: &str) -> Option<&'a str> {
 #[tokio::test]
 async fn request_headers_follow_the_grpc_spec() {
     let (server, mut seen) = header_capturing_server().await;
-    let channel = Channel::builder(&server.target()).connect().await.unwrap();
+    let channel = channel(&server).await;
     channel
         .unary(Request::new(Bytes::new()), "/pkg.Svc/Method", BytesCodec)
         .await
@@ -81,7 +81,7 @@ async fn request_headers_follow_the_grpc_spec() {
 #[tokio::test]
 async fn the_deadline_is_sent_as_grpc_timeout() {
     let (server, mut seen) = header_capturing_server().await;
-    let channel = Channel::builder(&server.target()).connect().await.unwrap();
+    let channel = channel(&server).await;
     let mut request = Request::new(Bytes::new());
     request
         .extensions_mut()
@@ -129,7 +129,7 @@ async fn a_user_agent_prefix_comes_first() {
 #[tokio::test]
 async fn custom_metadata_is_sent_ascii_and_binary() {
     let (server, mut seen) = header_capturing_server().await;
-    let channel = Channel::builder(&server.target()).connect().await.unwrap();
+    let channel = channel(&server).await;
     let mut request = Request::new(Bytes::new());
     request.metadata_mut().insert("x-user", "alice").unwrap();
     request.metadata_mut().append("x-tag", "a").unwrap();
@@ -187,7 +187,7 @@ async fn response_headers_and_trailers_are_exposed() {
         );
     })
     .await;
-    let channel = Channel::builder(&server.target()).connect().await.unwrap();
+    let channel = channel(&server).await;
     let response = channel
         .unary(Request::new(Bytes::new()), "/pkg.Svc/Method", BytesCodec)
         .await

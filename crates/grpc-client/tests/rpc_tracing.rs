@@ -11,9 +11,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use grpc_client::{Channel, Code, Request};
+use grpc_client::{Code, Request};
 use grpc_core::codec::BytesCodec;
-use support::{ServerCall, TestServer};
+use support::{ServerCall, TestServer, channel};
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Metadata, Subscriber};
@@ -78,7 +78,7 @@ async fn calls_are_traced_with_service_method_and_status_code() {
         }
     })
     .await;
-    let channel = Channel::builder(&server.target()).connect().await.unwrap();
+    let channel = channel(&server).await;
     channel
         .unary(Request::new(Bytes::new()), "/pkg.Svc/Ok", BytesCodec)
         .await

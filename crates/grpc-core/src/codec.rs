@@ -9,6 +9,7 @@ use std::marker::PhantomData;
 use bytes::{Bytes, BytesMut};
 
 use crate::Status;
+use crate::message::MessageEncoder;
 
 /// Serializes messages of one call direction and deserializes the other.
 ///
@@ -25,6 +26,48 @@ pub trait Codec: Send + Sync + 'static {
 
     /// Deserializes one whole message. Truncated or invalid input gives INTERNAL.
     fn decode(&self, buf: Bytes) -> Result<Self::Decode, Status>;
+}
+
+/// The encoding half of a [`Codec`], with the codec type erased: what a handle that only
+/// sends messages of type `T` keeps (`Arc<dyn EncodeMessage<T>>`), so that the handle is
+/// generic over the message type alone.
+///
+/// Every [`Codec`] implements it for its `Encode` type.
+pub trait EncodeMessage<T>: Send + Sync {
+    /// Encodes `item` with this codec through `encoder` (compression, framing, the size
+    /// limit; see [`MessageEncoder::encode`]), appending the Length-Prefixed-Message to `out`.
+    fn encode_message(
+        &self,
+        encoder: &mut MessageEncoder,
+        item: T,
+        out: &mut BytesMut,
+    ) -> Result<(), Status>;
+}
+
+impl<C: Codec> EncodeMessage<C::Encode> for C {
+    fn encode_message(
+        &self,
+        encoder: &mut MessageEncoder,
+        item: C::Encode,
+        out: &mut BytesMut,
+    ) -> Result<(), Status> {
+        encoder.encode(self, item, out)
+    }
+}
+
+/// The decoding half of a [`Codec`], with the codec type erased: what a handle that only
+/// receives messages of type `T` keeps (`Arc<dyn DecodeMessage<T>>`).
+///
+/// Every [`Codec`] implements it for its `Decode` type.
+pub trait DecodeMessage<T>: Send + Sync {
+    /// Deserializes one whole message payload (as [`Codec::decode`]).
+    fn decode_message(&self, payload: Bytes) -> Result<T, Status>;
+}
+
+impl<C: Codec> DecodeMessage<C::Decode> for C {
+    fn decode_message(&self, payload: Bytes) -> Result<C::Decode, Status> {
+        self.decode(payload)
+    }
 }
 
 /// Protobuf codec using prost: `E` is encoded, `D` decoded.

@@ -10,9 +10,13 @@
 //! a compressor never appends more than the given limit, so a small "compression bomb" cannot
 //! make the receiver allocate more than its message size limit.
 
+#[cfg(any(feature = "gzip", feature = "deflate", feature = "zstd"))]
+use std::cell::Cell;
 use std::fmt;
 use std::io;
 use std::sync::Arc;
+#[cfg(any(feature = "gzip", feature = "deflate", feature = "zstd"))]
+use std::thread::LocalKey;
 
 use bytes::{Bytes, BytesMut};
 
@@ -101,6 +105,44 @@ fn append_bounded(
     Ok(())
 }
 
+/// Runs `f`, which appends to `out` and is given the length `out` had before; if `f` fails,
+/// `out` is cut back to that length, so a failed (de)compression appends nothing.
+#[cfg(any(feature = "gzip", feature = "deflate", feature = "zstd"))]
+fn truncate_on_error<T, E>(
+    out: &mut BytesMut,
+    f: impl FnOnce(&mut BytesMut, usize) -> Result<T, E>,
+) -> Result<T, E> {
+    let start = out.len();
+    let result = f(out, start);
+    if result.is_err() {
+        out.truncate(start);
+    }
+    result
+}
+
+/// Runs `f` with this thread's (de)compression state from `cache`: the cached one after
+/// `reset`, or a `new` one on first use (or when the thread's cache is gone). The state is
+/// moved out of the cache while in use, so a nested call just makes its own, and goes back
+/// afterwards. A `reset` or `new` that fails is the result (the state is not kept).
+#[cfg(any(feature = "gzip", feature = "deflate", feature = "zstd"))]
+fn with_cached<S: 'static, R, E>(
+    cache: &'static LocalKey<Cell<Option<S>>>,
+    reset: impl FnOnce(&mut S) -> Result<(), E>,
+    new: impl FnOnce() -> Result<S, E>,
+    f: impl FnOnce(&mut S) -> Result<R, E>,
+) -> Result<R, E> {
+    let mut state = match cache.try_with(Cell::take) {
+        Ok(Some(mut state)) => {
+            reset(&mut state)?;
+            state
+        }
+        _ => new()?,
+    };
+    let result = f(&mut state);
+    let _ = cache.try_with(|c| c.set(Some(state)));
+    result
+}
+
 /// Compression state is expensive to set up (hundreds of KiB for deflate, a context for zstd),
 /// so each thread keeps one of each kind and resets it per message, as gRPC-Go pools its gzip
 /// writers and readers. The caches never hold message data between calls.
@@ -112,48 +154,54 @@ mod flate {
     use bytes::BytesMut;
     use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
 
-    use super::{DecompressError, STEP, append_bounded, invalid, truncated};
+    use super::{DecompressError, STEP, append_bounded, invalid, truncated, with_cached};
 
     thread_local! {
-        /// Index 0: raw deflate (inside gzip); index 1: zlib format.
-        static COMPRESS: [Cell<Option<Compress>>; 2] = const { [Cell::new(None), Cell::new(None)] };
-        static DECOMPRESS: [Cell<Option<Decompress>>; 2] =
-            const { [Cell::new(None), Cell::new(None)] };
+        /// Raw deflate (inside gzip).
+        static RAW_COMPRESS: Cell<Option<Compress>> = const { Cell::new(None) };
+        static RAW_DECOMPRESS: Cell<Option<Decompress>> = const { Cell::new(None) };
+        /// The zlib format.
+        static ZLIB_COMPRESS: Cell<Option<Compress>> = const { Cell::new(None) };
+        static ZLIB_DECOMPRESS: Cell<Option<Decompress>> = const { Cell::new(None) };
     }
 
     fn delta(after: u64, before: u64) -> usize {
         usize::try_from(after.saturating_sub(before)).unwrap_or(usize::MAX)
     }
 
-    /// Runs `f` with this thread's compressor (reset first), creating it on first use. The
-    /// state is moved out of the cache while in use, so a nested call just makes its own.
-    fn with_compress<R>(zlib: bool, f: impl FnOnce(&mut Compress) -> R) -> R {
-        let i = usize::from(zlib);
-        let mut state = match COMPRESS.try_with(|c| c[i].take()) {
-            Ok(Some(mut state)) => {
-                state.reset();
-                state
-            }
-            _ => Compress::new(Compression::default(), zlib),
+    /// Runs `f` with this thread's compressor (reset first), creating it on first use.
+    fn with_compress<R, E>(
+        zlib: bool,
+        f: impl FnOnce(&mut Compress) -> Result<R, E>,
+    ) -> Result<R, E> {
+        let cache = if zlib { &ZLIB_COMPRESS } else { &RAW_COMPRESS };
+        let reset = |state: &mut Compress| {
+            state.reset();
+            Ok(())
         };
-        let result = f(&mut state);
-        let _ = COMPRESS.try_with(|c| c[i].set(Some(state)));
-        result
+        with_cached(
+            cache,
+            reset,
+            || Ok(Compress::new(Compression::default(), zlib)),
+            f,
+        )
     }
 
     /// Runs `f` with this thread's decompressor (reset first), creating it on first use.
-    fn with_decompress<R>(zlib: bool, f: impl FnOnce(&mut Decompress) -> R) -> R {
-        let i = usize::from(zlib);
-        let mut state = match DECOMPRESS.try_with(|c| c[i].take()) {
-            Ok(Some(mut state)) => {
-                state.reset(zlib);
-                state
-            }
-            _ => Decompress::new(zlib),
+    fn with_decompress<R, E>(
+        zlib: bool,
+        f: impl FnOnce(&mut Decompress) -> Result<R, E>,
+    ) -> Result<R, E> {
+        let cache = if zlib {
+            &ZLIB_DECOMPRESS
+        } else {
+            &RAW_DECOMPRESS
         };
-        let result = f(&mut state);
-        let _ = DECOMPRESS.try_with(|c| c[i].set(Some(state)));
-        result
+        let reset = |state: &mut Decompress| {
+            state.reset(zlib);
+            Ok(())
+        };
+        with_cached(cache, reset, || Ok(Decompress::new(zlib)), f)
     }
 
     /// Compresses all of `input` to a finished deflate (or zlib) stream appended to `out`.
@@ -316,17 +364,15 @@ impl Compressor for Gzip {
     }
 
     fn compress(&self, input: &[u8], out: &mut BytesMut) -> io::Result<()> {
-        let start = out.len();
-        out.extend_from_slice(&flate::GZIP_HEADER);
-        if let Err(e) = flate::compress(false, input, out) {
-            out.truncate(start);
-            return Err(e);
-        }
-        let mut crc = flate2::Crc::new();
-        crc.update(input);
-        out.extend_from_slice(&crc.sum().to_le_bytes());
-        out.extend_from_slice(&crc.amount().to_le_bytes());
-        Ok(())
+        truncate_on_error(out, |out, _| {
+            out.extend_from_slice(&flate::GZIP_HEADER);
+            flate::compress(false, input, out)?;
+            let mut crc = flate2::Crc::new();
+            crc.update(input);
+            out.extend_from_slice(&crc.sum().to_le_bytes());
+            out.extend_from_slice(&crc.amount().to_le_bytes());
+            Ok(())
+        })
     }
 
     fn decompress(
@@ -335,12 +381,9 @@ impl Compressor for Gzip {
         out: &mut BytesMut,
         limit: usize,
     ) -> Result<(), DecompressError> {
-        let start = out.len();
-        let result = Gzip::decompress_members(input, out, start, limit);
-        if result.is_err() {
-            out.truncate(start);
-        }
-        result
+        truncate_on_error(out, |out, start| {
+            Gzip::decompress_members(input, out, start, limit)
+        })
     }
 }
 
@@ -358,12 +401,7 @@ impl Compressor for Deflate {
     }
 
     fn compress(&self, input: &[u8], out: &mut BytesMut) -> io::Result<()> {
-        let start = out.len();
-        let result = flate::compress(true, input, out);
-        if result.is_err() {
-            out.truncate(start);
-        }
-        result
+        truncate_on_error(out, |out, _| flate::compress(true, input, out))
     }
 
     fn decompress(
@@ -372,12 +410,9 @@ impl Compressor for Deflate {
         out: &mut BytesMut,
         limit: usize,
     ) -> Result<(), DecompressError> {
-        let start = out.len();
-        let result = flate::decompress(true, input, out, start, limit).map(|_| ());
-        if result.is_err() {
-            out.truncate(start);
-        }
-        result
+        truncate_on_error(out, |out, start| {
+            flate::decompress(true, input, out, start, limit).map(|_| ())
+        })
     }
 }
 
@@ -396,6 +431,8 @@ mod zstd_state {
 
     use zstd::stream::raw::{Decoder, Encoder, Operation};
 
+    use super::with_cached;
+
     thread_local! {
         static ENCODER: Cell<Option<Encoder<'static>>> = const { Cell::new(None) };
         static DECODER: Cell<Option<Decoder<'static>>> = const { Cell::new(None) };
@@ -405,33 +442,16 @@ mod zstd_state {
     pub(super) fn with_encoder<R>(
         f: impl FnOnce(&mut Encoder<'static>) -> io::Result<R>,
     ) -> io::Result<R> {
-        let mut enc = match ENCODER.try_with(Cell::take) {
-            Ok(Some(mut enc)) => {
-                enc.reinit()?;
-                enc
-            }
-            // Level 0 is zstd's default (3).
-            _ => Encoder::new(0)?,
-        };
-        let result = f(&mut enc);
-        let _ = ENCODER.try_with(|c| c.set(Some(enc)));
-        result
+        // Level 0 is zstd's default (3).
+        with_cached(&ENCODER, Encoder::reinit, || Encoder::new(0), f)
     }
 
     /// Runs `f` with this thread's decoder (reset first), creating it on first use.
     pub(super) fn with_decoder<R, E: From<io::Error>>(
         f: impl FnOnce(&mut Decoder<'static>) -> Result<R, E>,
     ) -> Result<R, E> {
-        let mut dec = match DECODER.try_with(Cell::take) {
-            Ok(Some(mut dec)) => {
-                dec.reinit()?;
-                dec
-            }
-            _ => Decoder::new()?,
-        };
-        let result = f(&mut dec);
-        let _ = DECODER.try_with(|c| c.set(Some(dec)));
-        result
+        let reset = |dec: &mut Decoder<'static>| dec.reinit().map_err(E::from);
+        with_cached(&DECODER, reset, || Decoder::new().map_err(E::from), f)
     }
 }
 
@@ -443,32 +463,30 @@ impl Compressor for Zstd {
 
     fn compress(&self, input: &[u8], out: &mut BytesMut) -> io::Result<()> {
         use zstd::stream::raw::{Operation, OutBuffer};
-        let start = out.len();
-        let result = zstd_state::with_encoder(|enc| {
-            // The size lets zstd record it in the frame and pick a window no larger than needed.
-            enc.set_pledged_src_size(Some(input.len() as u64))?;
-            let mut buf = [0u8; STEP];
-            let mut pos = 0;
-            while pos < input.len() {
-                let rest = input.get(pos..).unwrap_or_default();
-                let status = enc.run_on_buffers(rest, &mut buf)?;
-                pos += status.bytes_read;
-                out.extend_from_slice(buf.get(..status.bytes_written).unwrap_or_default());
-            }
-            loop {
-                let mut ob = OutBuffer::around(&mut buf[..]);
-                let remaining = enc.finish(&mut ob, true)?;
-                let written = ob.pos();
-                out.extend_from_slice(buf.get(..written).unwrap_or_default());
-                if remaining == 0 {
-                    return Ok(());
+        truncate_on_error(out, |out, _| {
+            zstd_state::with_encoder(|enc| {
+                // The size lets zstd record it in the frame and pick a window no larger than
+                // needed.
+                enc.set_pledged_src_size(Some(input.len() as u64))?;
+                let mut buf = [0u8; STEP];
+                let mut pos = 0;
+                while pos < input.len() {
+                    let rest = input.get(pos..).unwrap_or_default();
+                    let status = enc.run_on_buffers(rest, &mut buf)?;
+                    pos += status.bytes_read;
+                    out.extend_from_slice(buf.get(..status.bytes_written).unwrap_or_default());
                 }
-            }
-        });
-        if result.is_err() {
-            out.truncate(start);
-        }
-        result
+                loop {
+                    let mut ob = OutBuffer::around(&mut buf[..]);
+                    let remaining = enc.finish(&mut ob, true)?;
+                    let written = ob.pos();
+                    out.extend_from_slice(buf.get(..written).unwrap_or_default());
+                    if remaining == 0 {
+                        return Ok(());
+                    }
+                }
+            })
+        })
     }
 
     fn decompress(
@@ -478,48 +496,46 @@ impl Compressor for Zstd {
         limit: usize,
     ) -> Result<(), DecompressError> {
         use zstd::stream::raw::{DParameter, Operation};
-        let start = out.len();
-        let result = zstd_state::with_decoder(|dec| {
-            let want = usize::BITS - limit.saturating_sub(1).leading_zeros();
-            dec.set_parameter(DParameter::WindowLogMax(want.clamp(23, 27)))?;
-            let mut buf = [0u8; STEP];
-            let mut pos = 0;
-            // Whether the last call that made progress ended at a frame boundary. A call that
-            // makes none (the output filled `buf` exactly at the end of a frame, and this is
-            // the check for more) reports the size hint of a next frame instead of 0.
-            let mut at_frame_end = false;
-            loop {
-                let rest = input.get(pos..).unwrap_or_default();
-                let status = dec.run_on_buffers(rest, &mut buf)?;
-                pos += status.bytes_read;
-                if status.bytes_read > 0 || status.bytes_written > 0 {
-                    at_frame_end = status.remaining == 0;
+        truncate_on_error(out, |out, start| {
+            zstd_state::with_decoder(|dec| {
+                let want = usize::BITS - limit.saturating_sub(1).leading_zeros();
+                dec.set_parameter(DParameter::WindowLogMax(want.clamp(23, 27)))?;
+                let mut buf = [0u8; STEP];
+                let mut pos = 0;
+                // Whether the last call that made progress ended at a frame boundary. A call
+                // that makes none (the output filled `buf` exactly at the end of a frame, and
+                // this is the check for more) reports the size hint of a next frame instead
+                // of 0.
+                let mut at_frame_end = false;
+                loop {
+                    let rest = input.get(pos..).unwrap_or_default();
+                    let status = dec.run_on_buffers(rest, &mut buf)?;
+                    pos += status.bytes_read;
+                    if status.bytes_read > 0 || status.bytes_written > 0 {
+                        at_frame_end = status.remaining == 0;
+                    }
+                    append_bounded(
+                        out,
+                        start,
+                        limit,
+                        buf.get(..status.bytes_written).unwrap_or_default(),
+                    )?;
+                    let output_full = status.bytes_written == buf.len();
+                    if pos >= input.len() && !output_full {
+                        // All input consumed and everything decoded so far flushed: done if
+                        // the last frame is complete (zstd's hint is 0 at a frame boundary).
+                        return if at_frame_end {
+                            Ok(())
+                        } else {
+                            Err(DecompressError::Io(truncated()))
+                        };
+                    }
+                    if status.bytes_read == 0 && status.bytes_written == 0 {
+                        return Err(DecompressError::Io(invalid("zstd stream made no progress")));
+                    }
                 }
-                append_bounded(
-                    out,
-                    start,
-                    limit,
-                    buf.get(..status.bytes_written).unwrap_or_default(),
-                )?;
-                let output_full = status.bytes_written == buf.len();
-                if pos >= input.len() && !output_full {
-                    // All input consumed and everything decoded so far flushed: done if the
-                    // last frame is complete (zstd's hint is 0 at a frame boundary).
-                    return if at_frame_end {
-                        Ok(())
-                    } else {
-                        Err(DecompressError::Io(truncated()))
-                    };
-                }
-                if status.bytes_read == 0 && status.bytes_written == 0 {
-                    return Err(DecompressError::Io(invalid("zstd stream made no progress")));
-                }
-            }
-        });
-        if result.is_err() {
-            out.truncate(start);
-        }
-        result
+            })
+        })
     }
 }
 

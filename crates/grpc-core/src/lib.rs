@@ -8,7 +8,7 @@
 //! | [`extensions`] | [`Extensions`]: typed values riding with a call | — |
 //! | [`request`], [`response`] | [`Request`], [`Response`] | — |
 //! | [`framing`] | Length-Prefixed-Message decoder | `PROTOCOL-HTTP2.md` "Length-Prefixed-Message" |
-//! | [`codec`] | [`Codec`], prost and raw-bytes codecs | — |
+//! | [`codec`] | [`Codec`] and its type-erased halves, prost and raw-bytes codecs | — |
 //! | [`compression`] | gzip, deflate (zlib), zstd; `grpc-accept-encoding` | `compression.md` |
 //! | [`message`] | codec + compression + framing, both directions | — |
 //! | [`timeout`] | `grpc-timeout` values | `PROTOCOL-HTTP2.md` "Requests" |

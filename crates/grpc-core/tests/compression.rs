@@ -139,11 +139,24 @@ mod interop {
         compressor_for(name).unwrap()
     }
 
+    /// `input` compressed by our `name` compressor.
+    fn compress(name: &str, input: &[u8]) -> BytesMut {
+        let mut out = BytesMut::new();
+        ours(name).compress(input, &mut out).unwrap();
+        out
+    }
+
+    /// `input` decompressed by our `name` compressor, at most `limit` octets of it.
+    fn decompress(name: &str, input: &[u8], limit: usize) -> Result<BytesMut, DecompressError> {
+        let mut out = BytesMut::new();
+        ours(name).decompress(input, &mut out, limit)?;
+        Ok(out)
+    }
+
     #[test]
     fn gzip_both_ways() {
         let data = data();
-        let mut packed = BytesMut::new();
-        ours("gzip").compress(&data, &mut packed).unwrap();
+        let packed = compress("gzip", &data);
         let mut back = Vec::new();
         flate2::read::GzDecoder::new(&packed[..])
             .read_to_end(&mut back)
@@ -159,23 +172,16 @@ mod interop {
             .write(&mut theirs, flate2::Compression::best());
         enc.write_all(&data).unwrap();
         enc.finish().unwrap();
-        let mut out = BytesMut::new();
-        ours("gzip")
-            .decompress(&theirs, &mut out, data.len())
-            .unwrap();
+        let out = decompress("gzip", &theirs, data.len()).unwrap();
         assert_eq!(&out[..], &data[..]);
 
         // Two members make one message.
         let mut two = theirs.clone();
         two.extend_from_slice(&packed);
-        let mut out = BytesMut::new();
-        ours("gzip")
-            .decompress(&two, &mut out, 2 * data.len())
-            .unwrap();
+        let out = decompress("gzip", &two, 2 * data.len()).unwrap();
         assert_eq!(out.len(), 2 * data.len());
-        let mut out = BytesMut::new();
         assert!(matches!(
-            ours("gzip").decompress(&two, &mut out, 2 * data.len() - 1),
+            decompress("gzip", &two, 2 * data.len() - 1),
             Err(DecompressError::TooLarge)
         ));
     }
@@ -183,8 +189,7 @@ mod interop {
     #[test]
     fn gzip_integrity_checks() {
         let data = data();
-        let mut packed = BytesMut::new();
-        ours("gzip").compress(&data, &mut packed).unwrap();
+        let packed = compress("gzip", &data);
         let n = packed.len();
         let corrupt = |f: &dyn Fn(&mut Vec<u8>)| {
             let mut v = packed.to_vec();
@@ -231,8 +236,7 @@ mod interop {
     #[test]
     fn zlib_both_ways() {
         let data = data();
-        let mut packed = BytesMut::new();
-        ours("deflate").compress(&data, &mut packed).unwrap();
+        let packed = compress("deflate", &data);
         let mut back = Vec::new();
         flate2::read::ZlibDecoder::new(&packed[..])
             .read_to_end(&mut back)
@@ -243,44 +247,29 @@ mod interop {
         let mut enc = flate2::write::ZlibEncoder::new(&mut theirs, flate2::Compression::fast());
         enc.write_all(&data).unwrap();
         enc.finish().unwrap();
-        let mut out = BytesMut::new();
-        ours("deflate")
-            .decompress(&theirs, &mut out, data.len())
-            .unwrap();
+        let out = decompress("deflate", &theirs, data.len()).unwrap();
         assert_eq!(&out[..], &data[..]);
         // Raw deflate (no zlib header) is not "deflate" in gRPC.
         let mut raw = Vec::new();
         let mut enc = flate2::write::DeflateEncoder::new(&mut raw, flate2::Compression::fast());
         enc.write_all(&data).unwrap();
         enc.finish().unwrap();
-        let mut out = BytesMut::new();
-        assert!(
-            ours("deflate")
-                .decompress(&raw, &mut out, usize::MAX)
-                .is_err()
-        );
+        assert!(decompress("deflate", &raw, usize::MAX).is_err());
     }
 
     #[test]
     fn zstd_both_ways() {
         let data = data();
-        let mut packed = BytesMut::new();
-        ours("zstd").compress(&data, &mut packed).unwrap();
+        let packed = compress("zstd", &data);
         assert_eq!(zstd::stream::decode_all(&packed[..]).unwrap(), data);
 
         let theirs = zstd::stream::encode_all(&data[..], 19).unwrap();
-        let mut out = BytesMut::new();
-        ours("zstd")
-            .decompress(&theirs, &mut out, data.len())
-            .unwrap();
+        let out = decompress("zstd", &theirs, data.len()).unwrap();
         assert_eq!(&out[..], &data[..]);
         // Two frames make one message.
         let mut two = theirs.clone();
         two.extend_from_slice(&packed);
-        let mut out = BytesMut::new();
-        ours("zstd")
-            .decompress(&two, &mut out, 2 * data.len())
-            .unwrap();
+        let out = decompress("zstd", &two, 2 * data.len()).unwrap();
         assert_eq!(out.len(), 2 * data.len());
         // Truncated and corrupt frames fail.
         let mut out = BytesMut::new();

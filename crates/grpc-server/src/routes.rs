@@ -7,8 +7,8 @@ use std::future::Future;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use bytes::{Bytes, BytesMut};
-use grpc_core::codec::Codec;
+use bytes::BytesMut;
+use grpc_core::codec::{Codec, DecodeMessage};
 use grpc_core::message::MessageEncoder;
 use grpc_core::{BoxFuture, Request, Response, Status};
 
@@ -38,38 +38,6 @@ pub(crate) struct Route {
 /// dispatcher sends that status (and a unary response message the handler left parked).
 pub(crate) trait Handler: Send + Sync + 'static {
     fn call(self: Arc<Self>, call: ServerCall) -> BoxFuture<'static, Result<(), Status>>;
-}
-
-/// Encodes messages of type `T` (a [`Codec`] with its decode half erased).
-pub(crate) trait EncodeMessage<T>: Send + Sync {
-    fn encode(
-        &self,
-        encoder: &mut MessageEncoder,
-        item: T,
-        out: &mut BytesMut,
-    ) -> Result<(), Status>;
-}
-
-impl<C: Codec> EncodeMessage<C::Encode> for C {
-    fn encode(
-        &self,
-        encoder: &mut MessageEncoder,
-        item: C::Encode,
-        out: &mut BytesMut,
-    ) -> Result<(), Status> {
-        encoder.encode(self, item, out)
-    }
-}
-
-/// Decodes messages of type `T` (a [`Codec`] with its encode half erased).
-pub(crate) trait DecodeMessage<T>: Send + Sync {
-    fn decode(&self, payload: Bytes) -> Result<T, Status>;
-}
-
-impl<C: Codec> DecodeMessage<C::Decode> for C {
-    fn decode(&self, payload: Bytes) -> Result<C::Decode, Status> {
-        Codec::decode(self, payload)
-    }
 }
 
 /// The methods a server answers, by path. Services fill it in through
@@ -231,29 +199,103 @@ impl fmt::Debug for Routes {
     }
 }
 
-/// Builds the handler's request from the call's metadata and extensions.
-fn request_from<T>(
+/// What every adapter takes apart a [`ServerCall`] into: the request body, read as messages;
+/// the response half; and the rest, from which the handler's [`Request`] is built.
+struct CallParts {
+    reader: MessageReader,
+    responder: Responder,
+    head: RequestHead,
+}
+
+/// The parts of the handler's [`Request`] besides its message.
+struct RequestHead {
     metadata: grpc_core::Metadata,
-    mut extensions: grpc_core::Extensions,
-    remote_addr: Option<std::net::SocketAddr>,
+    extensions: grpc_core::Extensions,
     timeout: Option<std::time::Duration>,
-    message: T,
-) -> Request<T> {
-    if let Some(addr) = remote_addr {
-        extensions.insert(RemoteAddr(addr));
+    /// The peer's address, if handlers may see it.
+    remote_addr: Option<std::net::SocketAddr>,
+}
+
+impl CallParts {
+    fn new(call: ServerCall) -> CallParts {
+        let ServerCall {
+            metadata,
+            extensions,
+            timeout,
+            remote_addr,
+            expose_remote_addr,
+            request,
+            request_encoding,
+            max_recv,
+            responder,
+            ..
+        } = call;
+        CallParts {
+            reader: MessageReader::new(request, request_encoding, max_recv),
+            responder,
+            head: RequestHead {
+                metadata,
+                extensions,
+                timeout,
+                remote_addr: remote_addr.filter(|_| expose_remote_addr),
+            },
+        }
     }
-    let mut request = Request::from_parts(metadata, extensions, message);
-    if let Some(timeout) = timeout {
-        request.set_timeout(timeout);
+
+    /// The request of a unary or server-streaming handler: the one request message (and the
+    /// end of the stream after it), decoded. The request body is dropped before the handler
+    /// runs.
+    async fn single_request<C: Codec>(
+        self,
+        codec: &C,
+    ) -> Result<(Request<C::Decode>, Responder), Status> {
+        let CallParts {
+            mut reader,
+            responder,
+            head,
+        } = self;
+        let payload = reader.single().await?;
+        let message = codec.decode(payload)?;
+        drop(reader);
+        Ok((head.into_request(message), responder))
     }
-    request
+
+    /// The request of a client-streaming or bidi handler: the request messages as a
+    /// [`Streaming`].
+    fn streaming_request<T: 'static>(
+        self,
+        codec: Arc<dyn DecodeMessage<T>>,
+    ) -> (Request<Streaming<T>>, Responder) {
+        let stream = Streaming::new(self.reader, codec);
+        (self.head.into_request(stream), self.responder)
+    }
+}
+
+impl RequestHead {
+    /// Builds the handler's request around `message`.
+    fn into_request<T>(self, message: T) -> Request<T> {
+        let RequestHead {
+            metadata,
+            mut extensions,
+            timeout,
+            remote_addr,
+        } = self;
+        if let Some(addr) = remote_addr {
+            extensions.insert(RemoteAddr(addr));
+        }
+        let mut request = Request::from_parts(metadata, extensions, message);
+        if let Some(timeout) = timeout {
+            request.set_timeout(timeout);
+        }
+        request
+    }
 }
 
 /// Keeps a unary response for the dispatcher: its metadata, and its message encoded (the
 /// size limit applies here: RESOURCE_EXHAUSTED). Headers, message and trailers then go out
 /// back to back when the final status is known.
 fn set_unary_response<C: Codec>(
-    responder: &mut Responder,
+    mut responder: Responder,
     codec: &C,
     response: Response<C::Encode>,
 ) -> Result<(), Status> {
@@ -281,31 +323,10 @@ where
 {
     fn call(self: Arc<Self>, call: ServerCall) -> BoxFuture<'static, Result<(), Status>> {
         Box::pin(async move {
-            let ServerCall {
-                metadata,
-                extensions,
-                timeout,
-                remote_addr,
-                expose_remote_addr,
-                request,
-                request_encoding,
-                max_recv,
-                mut responder,
-                ..
-            } = call;
-            let mut reader = MessageReader::new(request, request_encoding, max_recv);
-            let payload = reader.single().await?;
-            let message = self.codec.decode(payload)?;
-            drop(reader);
-            let request = request_from(
-                metadata,
-                extensions,
-                remote_addr.filter(|_| expose_remote_addr),
-                timeout,
-                message,
-            );
+            let parts = CallParts::new(call);
+            let (request, responder) = parts.single_request(&*self.codec).await?;
             let response = (self.handler)(request).await?;
-            set_unary_response(&mut responder, &*self.codec, response)
+            set_unary_response(responder, &*self.codec, response)
         })
     }
 }
@@ -323,29 +344,10 @@ where
 {
     fn call(self: Arc<Self>, call: ServerCall) -> BoxFuture<'static, Result<(), Status>> {
         Box::pin(async move {
-            let ServerCall {
-                metadata,
-                extensions,
-                timeout,
-                remote_addr,
-                expose_remote_addr,
-                request,
-                request_encoding,
-                max_recv,
-                mut responder,
-                ..
-            } = call;
-            let reader = MessageReader::new(request, request_encoding, max_recv);
-            let stream = Streaming::new(reader, self.codec.clone());
-            let request = request_from(
-                metadata,
-                extensions,
-                remote_addr.filter(|_| expose_remote_addr),
-                timeout,
-                stream,
-            );
+            let parts = CallParts::new(call);
+            let (request, responder) = parts.streaming_request(self.codec.clone());
             let response = (self.handler)(request).await?;
-            set_unary_response(&mut responder, &*self.codec, response)
+            set_unary_response(responder, &*self.codec, response)
         })
     }
 }
@@ -368,29 +370,8 @@ where
 {
     fn call(self: Arc<Self>, call: ServerCall) -> BoxFuture<'static, Result<(), Status>> {
         Box::pin(async move {
-            let ServerCall {
-                metadata,
-                extensions,
-                timeout,
-                remote_addr,
-                expose_remote_addr,
-                request,
-                request_encoding,
-                max_recv,
-                responder,
-                ..
-            } = call;
-            let mut reader = MessageReader::new(request, request_encoding, max_recv);
-            let payload = reader.single().await?;
-            let message = self.codec.decode(payload)?;
-            drop(reader);
-            let request = request_from(
-                metadata,
-                extensions,
-                remote_addr.filter(|_| expose_remote_addr),
-                timeout,
-                message,
-            );
+            let parts = CallParts::new(call);
+            let (request, responder) = parts.single_request(&*self.codec).await?;
             let mut sink = ResponseSink::new(responder, self.codec.clone());
             (self.handler)(request, &mut sink).await
         })
@@ -415,27 +396,8 @@ where
 {
     fn call(self: Arc<Self>, call: ServerCall) -> BoxFuture<'static, Result<(), Status>> {
         Box::pin(async move {
-            let ServerCall {
-                metadata,
-                extensions,
-                timeout,
-                remote_addr,
-                expose_remote_addr,
-                request,
-                request_encoding,
-                max_recv,
-                responder,
-                ..
-            } = call;
-            let reader = MessageReader::new(request, request_encoding, max_recv);
-            let stream = Streaming::new(reader, self.codec.clone());
-            let request = request_from(
-                metadata,
-                extensions,
-                remote_addr.filter(|_| expose_remote_addr),
-                timeout,
-                stream,
-            );
+            let parts = CallParts::new(call);
+            let (request, responder) = parts.streaming_request(self.codec.clone());
             let mut sink = ResponseSink::new(responder, self.codec.clone());
             (self.handler)(request, &mut sink).await
         })

@@ -4,12 +4,12 @@ use std::fmt;
 use std::sync::Arc;
 
 use bytes::BytesMut;
+use grpc_core::codec::EncodeMessage;
 use grpc_core::message::MessageEncoder;
 use grpc_core::{Metadata, Status};
 use grpc_transport::hpack::HeaderField;
 
 use crate::call::{Responder, ResponseState};
-use crate::routes::EncodeMessage;
 use crate::streaming::transport_status;
 
 /// The response side of a server-streaming or bidirectional-streaming call.
@@ -85,20 +85,7 @@ impl<T> ResponseSink<T> {
         if let Some(error) = &self.error {
             return Err(error.clone());
         }
-        let headers = &self.responder.headers;
-        let state = self
-            .responder
-            .state
-            .as_mut()
-            .ok_or_else(|| Status::internal("the response was already finished"))?;
-        if !state.headers_sent {
-            let fields = response_headers(state, headers);
-            state.headers_sent = true;
-            state
-                .send
-                .send_headers(fields, false)
-                .map_err(|e| transport_status(&e))?;
-        }
+        self.ensure_headers_sent()?;
         Ok(())
     }
 
@@ -119,13 +106,24 @@ impl<T> ResponseSink<T> {
             self.plain
                 .get_or_insert_with(|| MessageEncoder::new(None, max))
         };
-        if let Err(status) = self.codec.encode(encoder, message, &mut self.buf) {
+        if let Err(status) = self.codec.encode_message(encoder, message, &mut self.buf) {
             tracing::debug!(%status, "response message not sent");
             self.responder.shared.set_fatal(status.clone());
             self.error = Some(status.clone());
             return Err(status);
         }
         let data = self.buf.split().freeze();
+        let state = self.ensure_headers_sent()?;
+        state
+            .send
+            .send_data(data, false)
+            .await
+            .map_err(|e| transport_status(&e))
+    }
+
+    /// The response state, once the response headers went out: sends them first if they
+    /// have not yet.
+    fn ensure_headers_sent(&mut self) -> Result<&mut ResponseState, Status> {
         let headers = &self.responder.headers;
         let state = self
             .responder
@@ -140,11 +138,7 @@ impl<T> ResponseSink<T> {
                 .send_headers(fields, false)
                 .map_err(|e| transport_status(&e))?;
         }
-        state
-            .send
-            .send_data(data, false)
-            .await
-            .map_err(|e| transport_status(&e))
+        Ok(state)
     }
 }
 

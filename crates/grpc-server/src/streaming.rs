@@ -8,12 +8,12 @@ use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
 use grpc_core::Status;
+use grpc_core::codec::DecodeMessage;
 use grpc_core::compression::Compressor;
 use grpc_core::message::MessageDecoder;
 use grpc_transport::driver;
 
 use crate::call::RequestBody;
-use crate::routes::DecodeMessage;
 
 /// Reads Length-Prefixed-Messages off a request body (PROTOCOL-HTTP2 "Requests"),
 /// decompressing and checking the size limit.
@@ -154,7 +154,7 @@ impl<T> Streaming<T> {
     /// The polling form of [`message`](Streaming::message).
     pub fn poll_message(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<T>, Status>> {
         match ready!(self.reader.poll_payload(cx)) {
-            Ok(Some(payload)) => Poll::Ready(match self.codec.decode(payload) {
+            Ok(Some(payload)) => Poll::Ready(match self.codec.decode_message(payload) {
                 Ok(message) => Ok(Some(message)),
                 Err(status) => Err(self.reader.fail(status)),
             }),

@@ -20,13 +20,7 @@ async fn raw_body(call: &mut Call) -> Bytes {
 }
 
 async fn server_sending(name: &'static str) -> std::net::SocketAddr {
-    let (builder, _events) = builder();
-    let bound = builder
-        .send_compressed(name)
-        .bind(localhost())
-        .await
-        .unwrap();
-    spawn(bound).0
+    start_with(|builder| builder.send_compressed(name)).await.0
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -165,14 +159,13 @@ async fn default_receive_limit_is_4_mib_on_unary() {
 }
 
 async fn small_limit_server() -> std::net::SocketAddr {
-    let (builder, _events) = builder();
-    let bound = builder
-        .max_decoding_message_size(1024)
-        .max_encoding_message_size(1024)
-        .bind(localhost())
-        .await
-        .unwrap();
-    spawn(bound).0
+    start_with(|builder| {
+        builder
+            .max_decoding_message_size(1024)
+            .max_encoding_message_size(1024)
+    })
+    .await
+    .0
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -254,13 +247,8 @@ async fn send_limit_on_unary_and_streaming() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn send_limit_on_bidi_echo() {
     // Requests may be large, responses may not: echoing a large message fails the call.
-    let (builder, _events) = builder();
-    let bound = builder
-        .max_encoding_message_size(1024)
-        .bind(localhost())
-        .await
-        .unwrap();
-    let (addr, _handle) = spawn(bound);
+    let (addr, _handle, _events) =
+        start_with(|builder| builder.max_encoding_message_size(1024)).await;
     let client = TestClient::connect(addr).await;
     let mut call = client.open(grpc_headers(BIDI));
     call.send(&[5u8; 1000]).await;

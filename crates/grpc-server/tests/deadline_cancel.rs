@@ -53,9 +53,7 @@ async fn request_timeout_is_visible_to_the_handler() {
 async fn client_reset_drops_a_unary_handler() {
     let (addr, _handle, mut events) = start().await;
     let client = TestClient::connect(addr).await;
-    let mut call = client.open(grpc_headers(SLEEP));
-    call.send_last(b"x").await;
-    expect_event(&mut events, "sleep started").await;
+    let call = client.sleeping_call(&mut events).await;
     // Dropping an unfinished call sends RST_STREAM(CANCEL).
     drop(call);
     expect_event(&mut events, "sleep dropped").await;
@@ -86,9 +84,7 @@ async fn lost_connection_drops_handlers() {
     );
     let task = tokio::spawn(task);
     let client = TestClient { client };
-    let mut call = client.open(grpc_headers(SLEEP));
-    call.send_last(b"x").await;
-    expect_event(&mut events, "sleep started").await;
+    let call = client.sleeping_call(&mut events).await;
     task.abort();
     expect_event(&mut events, "sleep dropped").await;
     drop(call);

@@ -16,14 +16,13 @@ use support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn interceptor_rejects_calls() {
-    let (builder, _events) = builder();
     let auth = interceptor_fn(|call: ServerCall, next: Next| async move {
         match call.metadata().get("authorization") {
             Some("Bearer good") => next.run(call).await,
             _ => Err(Status::unauthenticated("bad or missing token")),
         }
     });
-    let (addr, _handle) = spawn(builder.interceptor(auth).bind(localhost()).await.unwrap());
+    let (addr, _handle, _events) = start_with(|builder| builder.interceptor(auth)).await;
     let client = TestClient::connect(addr).await;
 
     let reply = client.unary(UNARY, b"x").await;
@@ -46,7 +45,6 @@ async fn interceptor_rejects_calls() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn interceptors_change_metadata_and_pass_extensions_in_order() {
-    let (builder, _events) = builder();
     let first = interceptor_fn(|mut call: ServerCall, next: Next| async move {
         call.metadata_mut().append("x-order", "first").unwrap();
         call.metadata_mut().remove("x-secret");
@@ -64,13 +62,8 @@ async fn interceptors_change_metadata_and_pass_extensions_in_order() {
         call.metadata_mut().append("x-order", "second").unwrap();
         next.run(call).await
     });
-    let bound = builder
-        .interceptor(first)
-        .interceptor(second)
-        .bind(localhost())
-        .await
-        .unwrap();
-    let (addr, _handle) = spawn(bound);
+    let (addr, _handle, _events) =
+        start_with(|builder| builder.interceptor(first).interceptor(second)).await;
     let client = TestClient::connect(addr).await;
     let reply = client
         .unary_with(with(grpc_headers(UNARY), "x-secret", "hide me"), b"x")
@@ -94,7 +87,6 @@ async fn interceptors_change_metadata_and_pass_extensions_in_order() {
 async fn wrapping_interceptor_observes_kind_and_status() {
     type Log = Arc<Mutex<Vec<(String, Option<RpcKind>, Code)>>>;
     let log: Log = Arc::default();
-    let (builder, _events) = builder();
     let recorder = {
         let log = log.clone();
         interceptor_fn(move |call: ServerCall, next: Next| {
@@ -110,13 +102,7 @@ async fn wrapping_interceptor_observes_kind_and_status() {
             }
         })
     };
-    let (addr, _handle) = spawn(
-        builder
-            .interceptor(recorder)
-            .bind(localhost())
-            .await
-            .unwrap(),
-    );
+    let (addr, _handle, _events) = start_with(|builder| builder.interceptor(recorder)).await;
     let client = TestClient::connect(addr).await;
 
     client.unary(UNARY, b"x").await.assert_ok();
@@ -159,7 +145,6 @@ async fn wrapping_interceptor_observes_kind_and_status() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn interceptor_replaces_the_status() {
-    let (builder, _events) = builder();
     let mapper = interceptor_fn(|call: ServerCall, next: Next| async move {
         let veto = call.metadata().contains_key("x-veto");
         match next.run(call).await {
@@ -170,7 +155,7 @@ async fn interceptor_replaces_the_status() {
             other => other,
         }
     });
-    let (addr, _handle) = spawn(builder.interceptor(mapper).bind(localhost()).await.unwrap());
+    let (addr, _handle, _events) = start_with(|builder| builder.interceptor(mapper)).await;
     let client = TestClient::connect(addr).await;
     let reply = client
         .unary_with(with(grpc_headers(UNARY), "x-fail-code", "5"), b"x")
@@ -187,18 +172,11 @@ async fn interceptor_replaces_the_status() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn interceptor_that_swallows_the_call_gives_internal() {
-    let (builder, _events) = builder();
     let swallow = interceptor_fn(|call: ServerCall, _next: Next| async move {
         drop(call);
         Ok(())
     });
-    let (addr, _handle) = spawn(
-        builder
-            .interceptor(swallow)
-            .bind(localhost())
-            .await
-            .unwrap(),
-    );
+    let (addr, _handle, _events) = start_with(|builder| builder.interceptor(swallow)).await;
     let client = TestClient::connect(addr).await;
     let reply = client.unary(UNARY, b"x").await;
     assert_eq!(reply.code(), Code::Internal, "{reply:?}");
@@ -228,9 +206,7 @@ async fn concurrency_limit_layer_limits_calls_across_connections() {
 
     // The one slot is taken by a call that never ends...
     let first = TestClient::connect(addr).await;
-    let mut sleeper = first.open(grpc_headers(SLEEP));
-    sleeper.send_last(b"z").await;
-    expect_event(&mut events, "sleep started").await;
+    let sleeper = first.sleeping_call(&mut events).await;
 
     // ...so a unary call on another connection waits for it.
     let second = TestClient::connect(addr).await;
@@ -247,13 +223,10 @@ async fn concurrency_limit_layer_limits_calls_across_connections() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn timeout_layer_drops_slow_calls() {
-    let (builder, mut events) = builder();
-    let bound = builder
-        .layer(tower::timeout::TimeoutLayer::new(Duration::from_millis(50)))
-        .bind(localhost())
-        .await
-        .unwrap();
-    let (addr, _handle) = spawn(bound);
+    let (addr, _handle, mut events) = start_with(|builder| {
+        builder.layer(tower::timeout::TimeoutLayer::new(Duration::from_millis(50)))
+    })
+    .await;
     let client = TestClient::connect(addr).await;
     let reply = client.unary(SLEEP, b"z").await;
     // tower's Elapsed is not a Status: UNKNOWN with its message.
@@ -266,16 +239,14 @@ async fn timeout_layer_drops_slow_calls() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn layers_compose_with_map_err() {
-    let (builder, _events) = builder();
-    let bound = builder
-        .layer(tower::util::MapErrLayer::new(|_: tower::BoxError| {
-            Status::deadline_exceeded("server time budget exhausted")
-        }))
-        .layer(tower::timeout::TimeoutLayer::new(Duration::from_millis(20)))
-        .bind(localhost())
-        .await
-        .unwrap();
-    let (addr, _handle) = spawn(bound);
+    let (addr, _handle, _events) = start_with(|builder| {
+        builder
+            .layer(tower::util::MapErrLayer::new(|_: tower::BoxError| {
+                Status::deadline_exceeded("server time budget exhausted")
+            }))
+            .layer(tower::timeout::TimeoutLayer::new(Duration::from_millis(20)))
+    })
+    .await;
     let client = TestClient::connect(addr).await;
     let reply = client.unary(SLEEP, b"z").await;
     assert_eq!(reply.code(), Code::DeadlineExceeded, "{reply:?}");
@@ -337,9 +308,7 @@ async fn custom_layer_sees_every_call_and_can_reject() {
         seen: Arc::default(),
         unknown: Arc::default(),
     };
-    let (builder, _events) = builder();
-    let bound = builder.layer(gate.clone()).bind(localhost()).await.unwrap();
-    let (addr, _handle) = spawn(bound);
+    let (addr, _handle, _events) = start_with(|builder| builder.layer(gate.clone())).await;
     let client = TestClient::connect(addr).await;
     client.unary(UNARY, b"x").await.assert_ok();
     let reply = client.unary("/test.Echo/Missing", b"x").await;

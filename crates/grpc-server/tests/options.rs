@@ -12,13 +12,8 @@ use support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keepalive_enforcement_closes_connections_that_ping_too_often() {
-    let (builder, _events) = builder();
-    let bound = builder
-        .keepalive_enforcement(Duration::from_secs(3600), false)
-        .bind(localhost())
-        .await
-        .unwrap();
-    let (addr, _handle) = spawn(bound);
+    let (addr, _handle, _events) =
+        start_with(|builder| builder.keepalive_enforcement(Duration::from_secs(3600), false)).await;
     let client = TestClient::connect(addr).await;
     client.unary(UNARY, b"x").await.assert_ok();
     // Pings with no call open and far closer than an hour apart: strikes, then GOAWAY.
@@ -35,15 +30,13 @@ async fn keepalive_enforcement_closes_connections_that_ping_too_often() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn permitted_pings_are_fine() {
-    let (builder, _events) = builder();
-    let bound = builder
-        .keepalive_enforcement(Duration::ZERO, true)
-        .keepalive_time(Duration::from_secs(3600))
-        .keepalive_timeout(Duration::from_secs(5))
-        .bind(localhost())
-        .await
-        .unwrap();
-    let (addr, _handle) = spawn(bound);
+    let (addr, _handle, _events) = start_with(|builder| {
+        builder
+            .keepalive_enforcement(Duration::ZERO, true)
+            .keepalive_time(Duration::from_secs(3600))
+            .keepalive_timeout(Duration::from_secs(5))
+    })
+    .await;
     let client = TestClient::connect(addr).await;
     for i in 0..10u8 {
         client.client.ping([i; 8]).await.unwrap();
@@ -53,13 +46,8 @@ async fn permitted_pings_are_fine() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_connections_are_closed() {
-    let (builder, _events) = builder();
-    let bound = builder
-        .max_connection_idle(Duration::from_millis(30))
-        .bind(localhost())
-        .await
-        .unwrap();
-    let (addr, _handle) = spawn(bound);
+    let (addr, _handle, _events) =
+        start_with(|builder| builder.max_connection_idle(Duration::from_millis(30))).await;
     let client = TestClient::connect(addr).await;
     client.unary(UNARY, b"x").await.assert_ok();
     let error = patiently(client.client.closed()).await;
@@ -68,13 +56,8 @@ async fn idle_connections_are_closed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn header_list_size_can_be_raised() {
-    let (builder, _events) = builder();
-    let bound = builder
-        .max_header_list_size(64 * 1024)
-        .bind(localhost())
-        .await
-        .unwrap();
-    let (addr, _handle) = spawn(bound);
+    let (addr, _handle, _events) =
+        start_with(|builder| builder.max_header_list_size(64 * 1024)).await;
     let client = TestClient::connect(addr).await;
     let big = "v".repeat(40 * 1024);
     let reply = client
@@ -88,14 +71,12 @@ async fn header_list_size_can_be_raised() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fixed_windows_are_advertised() {
-    let (builder, _events) = builder();
-    let bound = builder
-        .initial_stream_window_size(1024 * 1024)
-        .initial_connection_window_size(4 * 1024 * 1024)
-        .bind(localhost())
-        .await
-        .unwrap();
-    let (addr, _handle) = spawn(bound);
+    let (addr, _handle, _events) = start_with(|builder| {
+        builder
+            .initial_stream_window_size(1024 * 1024)
+            .initial_connection_window_size(4 * 1024 * 1024)
+    })
+    .await;
     let client = TestClient::connect(addr).await;
     let payload = vec![9u8; 3 * MIB];
     let reply = client.unary(UNARY, &payload).await;
@@ -107,14 +88,8 @@ async fn fixed_windows_are_advertised() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn remote_addr_extension_can_be_turned_off() {
-    let (builder, _events) = builder();
-    let bound = builder
-        .remote_addr_extension(false)
-        .tcp_nodelay(false)
-        .bind(localhost())
-        .await
-        .unwrap();
-    let (addr, _handle) = spawn(bound);
+    let (addr, _handle, _events) =
+        start_with(|builder| builder.remote_addr_extension(false).tcp_nodelay(false)).await;
     let client = TestClient::connect(addr).await;
     let reply = client.unary(UNARY, b"x").await;
     reply.assert_ok();

@@ -7,7 +7,6 @@ mod support;
 
 use bytes::Bytes;
 use grpc_core::Code;
-use grpc_server::Server;
 use support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -228,14 +227,8 @@ async fn bidi_streaming_ping_pong() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn large_messages_with_raised_limits() {
-    let (probes, _events) = Probes::new();
-    let bound = Server::builder()
-        .max_decoding_message_size(16 * MIB)
-        .add_service(Echo { probes })
-        .bind(localhost())
-        .await
-        .unwrap();
-    let (addr, _handle) = spawn(bound);
+    let (addr, _handle, _events) =
+        start_with(|builder| builder.max_decoding_message_size(16 * MIB)).await;
     let client = TestClient::connect(addr).await;
 
     // 8 MiB each way on a unary call (many DATA frames, flow control, BDP growth).
@@ -329,14 +322,7 @@ async fn content_subtype_is_echoed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_concurrent_streams_is_advertised() {
-    let (probes, _events) = Probes::new();
-    let bound = Server::builder()
-        .max_concurrent_streams(7)
-        .add_service(Echo { probes })
-        .bind(localhost())
-        .await
-        .unwrap();
-    let (addr, _handle) = spawn(bound);
+    let (addr, _handle, _events) = start_with(|builder| builder.max_concurrent_streams(7)).await;
     let client = TestClient::connect(addr).await;
     client.unary(UNARY, b"x").await.assert_ok();
     let stats = client.client.stats().await.unwrap();

@@ -70,9 +70,7 @@ async fn graceful_shutdown_lets_calls_in_flight_finish() {
 async fn graceful_shutdown_deadline_stops_what_is_left() {
     let (addr, handle, mut events) = start().await;
     let client = TestClient::connect(addr).await;
-    let mut call = client.open(grpc_headers(SLEEP));
-    call.send_last(b"z").await;
-    expect_event(&mut events, "sleep started").await;
+    let mut call = client.sleeping_call(&mut events).await;
     handle.shutdown_graceful(Duration::from_millis(50));
     expect_event(&mut events, "sleep dropped").await;
     patiently(handle.wait()).await;
@@ -84,9 +82,7 @@ async fn graceful_shutdown_deadline_stops_what_is_left() {
 async fn stop_closes_everything_at_once() {
     let (addr, handle, mut events) = start().await;
     let client = TestClient::connect(addr).await;
-    let mut call = client.open(grpc_headers(SLEEP));
-    call.send_last(b"z").await;
-    expect_event(&mut events, "sleep started").await;
+    let mut call = client.sleeping_call(&mut events).await;
     handle.stop();
     expect_event(&mut events, "sleep dropped").await;
     patiently(handle.wait()).await;
@@ -101,9 +97,7 @@ async fn stop_closes_everything_at_once() {
 async fn stop_during_a_graceful_shutdown() {
     let (addr, handle, mut events) = start().await;
     let client = TestClient::connect(addr).await;
-    let mut call = client.open(grpc_headers(SLEEP));
-    call.send_last(b"z").await;
-    expect_event(&mut events, "sleep started").await;
+    let _call = client.sleeping_call(&mut events).await;
     handle.shutdown_graceful(Duration::from_secs(3600));
     wait_until_refused(&client).await;
     handle.stop();
@@ -152,13 +146,8 @@ async fn idle_server_shuts_down_at_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_connection_age_closes_connections_gracefully() {
-    let (builder, _events) = builder();
-    let bound = builder
-        .max_connection_age(Duration::from_millis(50))
-        .bind(localhost())
-        .await
-        .unwrap();
-    let (addr, _handle) = spawn(bound);
+    let (addr, _handle, _events) =
+        start_with(|builder| builder.max_connection_age(Duration::from_millis(50))).await;
     let client = TestClient::connect(addr).await;
     client.unary(UNARY, b"x").await.assert_ok();
     // The server ends the connection on its own; the client sees it close cleanly.

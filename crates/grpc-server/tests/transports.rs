@@ -19,16 +19,20 @@ fn read(name: &str) -> Vec<u8> {
     std::fs::read(format!("{DATA}/{name}")).unwrap()
 }
 
+/// A server with the test service over TLS (the grpc-transport test certificate).
+async fn start_tls() -> (std::net::SocketAddr, grpc_server::ServerHandle) {
+    let (addr, handle, _events) = start_with(|builder| {
+        builder
+            .tls_pem(&read("server.pem"), &read("server.key"))
+            .unwrap()
+    })
+    .await;
+    (addr, handle)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_with_alpn_h2() {
-    let (builder, _events) = builder();
-    let bound = builder
-        .tls_pem(&read("server.pem"), &read("server.key"))
-        .unwrap()
-        .bind(localhost())
-        .await
-        .unwrap();
-    let (addr, _handle) = spawn(bound);
+    let (addr, _handle) = start_tls().await;
 
     let tls = grpc_transport::driver::tls::client_config(&read("ca.pem")).unwrap();
     let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
@@ -48,14 +52,7 @@ async fn tls_with_alpn_h2() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_without_alpn_h2_is_refused() {
     use tokio::io::AsyncReadExt;
-    let (builder, _events) = builder();
-    let bound = builder
-        .tls_pem(&read("server.pem"), &read("server.key"))
-        .unwrap()
-        .bind(localhost())
-        .await
-        .unwrap();
-    let (addr, _handle) = spawn(bound);
+    let (addr, _handle) = start_tls().await;
 
     // A TLS client offering no ALPN: the handshake succeeds, then the server hangs up.
     let mut config =

@@ -383,6 +383,14 @@ where
     tasks.push(dispatch.abort_handle());
 }
 
+/// A channel to `server`, connected.
+pub async fn channel(server: &TestServer) -> grpc_client::Channel {
+    grpc_client::Channel::builder(&server.target())
+        .connect()
+        .await
+        .unwrap()
+}
+
 /// A fresh path for a Unix socket in the temp directory.
 pub fn unix_socket_path() -> PathBuf {
     static NEXT: AtomicUsize = AtomicUsize::new(0);

@@ -87,6 +87,15 @@ impl TestClient {
         Call::new(send, recv)
     }
 
+    /// Starts a call to the test service's `Sleep` method, whose handler never answers, and
+    /// waits until the handler runs.
+    pub async fn sleeping_call(&self, events: &mut mpsc::UnboundedReceiver<&'static str>) -> Call {
+        let mut call = self.open(grpc_headers(SLEEP));
+        call.send_last(b"z").await;
+        expect_event(events, "sleep started").await;
+        call
+    }
+
     /// One unary call with the standard headers.
     pub async fn unary(&self, path: &str, payload: &[u8]) -> Reply {
         self.unary_with(grpc_headers(path), payload).await
@@ -559,12 +568,28 @@ pub async fn start() -> (
     ServerHandle,
     mpsc::UnboundedReceiver<&'static str>,
 ) {
-    let (probes, events) = Probes::new();
-    let bound = grpc_server::Server::builder()
-        .add_service(Echo { probes })
-        .bind(localhost())
-        .await
-        .unwrap();
+    start_with(|builder| builder).await
+}
+
+/// A server with the test service and the options `configure` sets, serving in the
+/// background; with the test service's events.
+pub async fn start_with<L>(
+    configure: impl FnOnce(grpc_server::ServerBuilder) -> grpc_server::ServerBuilder<L>,
+) -> (
+    SocketAddr,
+    ServerHandle,
+    mpsc::UnboundedReceiver<&'static str>,
+)
+where
+    L: tower_layer::Layer<grpc_server::Router>,
+    L::Service:
+        tower_service::Service<grpc_server::ServerCall, Response = ()> + Clone + Send + 'static,
+    <L::Service as tower_service::Service<grpc_server::ServerCall>>::Error:
+        Into<grpc_core::BoxError>,
+    <L::Service as tower_service::Service<grpc_server::ServerCall>>::Future: Send + 'static,
+{
+    let (builder, events) = builder();
+    let bound = configure(builder).bind(localhost()).await.unwrap();
     let (addr, handle) = spawn(bound);
     (addr, handle, events)
 }
