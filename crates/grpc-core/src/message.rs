@@ -185,8 +185,9 @@ impl MessageDecoder {
             Err(DecompressError::TooLarge) => {
                 self.scratch = BytesMut::new();
                 Err(Status::resource_exhausted(format!(
-                    "received message after decompression larger than max (more than {} vs. {})",
-                    self.max_message_size, self.max_message_size
+                    // Decompression stops at the limit, so the real size is not known.
+                    "received message larger than max after decompression (limit {} octets)",
+                    self.max_message_size
                 )))
             }
             Err(DecompressError::Io(e)) => {
