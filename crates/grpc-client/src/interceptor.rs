@@ -97,11 +97,10 @@ impl fmt::Debug for CallContext {
     }
 }
 
-/// Splits `/package.Service/Method` into `("package.Service", "Method")`; a malformed path
-/// gives the whole path (without the leading `/`) as the service and an empty method.
+/// The service and method of a call's path, as the server will see them: both empty when the
+/// path is malformed (the server answers such a call UNIMPLEMENTED).
 pub(crate) fn split_path(path: &str) -> (&str, &str) {
-    let trimmed = path.strip_prefix('/').unwrap_or(path);
-    trimmed.rsplit_once('/').unwrap_or((trimmed, ""))
+    grpc_core::headers::split_path(path).unwrap_or(("", ""))
 }
 
 /// A hook run before every call of a channel.
@@ -180,7 +179,8 @@ mod tests {
             split_path("/helloworld.Greeter/SayHello"),
             ("helloworld.Greeter", "SayHello")
         );
-        assert_eq!(split_path("/odd"), ("odd", ""));
+        assert_eq!(split_path("/odd"), ("", ""));
+        assert_eq!(split_path("/a/b/c"), ("", ""));
         assert_eq!(split_path(""), ("", ""));
     }
 }

@@ -42,9 +42,33 @@ pub fn is_grpc_content_type(value: &[u8]) -> bool {
     }
 }
 
+/// Splits a gRPC `:path`, `/{service}/{method}` (PROTOCOL-HTTP2.md, "Path"), into the fully
+/// qualified service name and the method name. `None` when the path is malformed: no leading
+/// `/`, an empty service or method, or a method that contains another `/`.
+///
+/// ```
+/// use grpc_core::headers::split_path;
+///
+/// assert_eq!(split_path("/helloworld.Greeter/SayHello"), Some(("helloworld.Greeter", "SayHello")));
+/// assert_eq!(split_path("/helloworld.Greeter"), None);
+/// ```
+pub fn split_path(path: &str) -> Option<(&str, &str)> {
+    let (service, method) = path.strip_prefix('/')?.split_once('/')?;
+    (!service.is_empty() && !method.is_empty() && !method.contains('/'))
+        .then_some((service, method))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn paths() {
+        assert_eq!(split_path("/a.B/C"), Some(("a.B", "C")));
+        for bad in ["a.B/C", "/a.B", "//C", "/a.B/", "/a/b/c", "", "/"] {
+            assert_eq!(split_path(bad), None, "{bad:?}");
+        }
+    }
 
     #[test]
     fn content_types() {

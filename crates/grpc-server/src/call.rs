@@ -337,12 +337,10 @@ impl fmt::Debug for ServerCall {
     }
 }
 
-/// `/pkg.Service/Method` → (`pkg.Service`, `Method`); ("", "") if malformed.
+/// The service and method of a `:path`; both empty when it is malformed (routing answers
+/// such calls UNIMPLEMENTED).
 pub(crate) fn split_path(path: &str) -> (&str, &str) {
-    path.strip_prefix('/')
-        .and_then(|rest| rest.split_once('/'))
-        .filter(|(service, method)| !service.is_empty() && !method.is_empty())
-        .unwrap_or(("", ""))
+    grpc_core::headers::split_path(path).unwrap_or(("", ""))
 }
 
 #[cfg(test)]
@@ -356,5 +354,6 @@ mod tests {
         assert_eq!(split_path("/a.B"), ("", ""));
         assert_eq!(split_path("//C"), ("", ""));
         assert_eq!(split_path("/a.B/"), ("", ""));
+        assert_eq!(split_path("/a/b/c"), ("", ""));
     }
 }
