@@ -10,9 +10,11 @@
 //!
 //! Each step records what it made in a stamp file (`target/peers/stamps/`) and is skipped
 //! when its output exists and the stamp matches (same Debian version, same Go, same grpcio,
-//! same protos). Cold, on the project's 2-core machine: apt install about 60 s, `apt-get
-//! source` about 5 s, the Go build about 20 s, pip install about 15 s (`cargo xtask
-//! install-peers` prints each step's time).
+//! same protos). Cold, on the project's 2-core machine (measured twice, packages, pip cache
+//! and `target/peers` removed): apt install 10-12 s, `apt-get source` 2 s (with the
+//! `apt-get update` for the new deb-src entry), the Go build 8 s, venv and pip install 6-7 s,
+//! the stubs well under a second: 27 s in all. Cached: nothing runs. `cargo xtask
+//! install-peers` prints each step's time.
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
