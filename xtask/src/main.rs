@@ -437,8 +437,8 @@ const TEST_TOOLS: &[AptTool] = &[
     },
 ];
 
-/// Makes sure every package in `tools` is installed (its program on PATH, or `dpkg -s`
-/// content), installing the missing ones with `apt-get` (through `sudo -n` when not root).
+/// Makes sure every package in `tools` is installed (its program on PATH, or, for libraries,
+/// dpkg's status "install ok installed", as `dpkg -s` shows it), installing the missing ones with `apt-get` (through `sudo -n` when not root).
 /// Does nothing, and runs nothing, when all are there already; returns whether it installed.
 pub(crate) fn ensure_apt_tools(tools: &[AptTool]) -> Result<bool, String> {
     let mut packages: Vec<&str> = tools

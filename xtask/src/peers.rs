@@ -59,11 +59,6 @@ const PEER_TOOLS: &[AptTool] = &[
         presence: Presence::Package,
         package: "python3-venv",
     },
-    // TEMPORARY until interop/proto lands.
-    AptTool {
-        presence: Presence::Package,
-        package: "grpc-proto",
-    },
 ];
 
 /// The Debian source package holding grpc-go's interop programs.
@@ -213,9 +208,6 @@ fn proto_root() -> Result<PathBuf, String> {
         .all(|proto| root.join(proto).is_file())
     {
         Ok(root)
-    } else if Path::new("/usr/share/grpc-proto/grpc/testing/test.proto").is_file() {
-        // TEMPORARY until interop/proto lands: Debian grpc-proto's canonical protos.
-        Ok(PathBuf::from("/usr/share/grpc-proto"))
     } else {
         Err(format!(
             "the interop protos ({}) are missing under {}",
