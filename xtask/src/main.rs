@@ -7,6 +7,13 @@
 //!   installing cargo-fuzz first if it is missing (needs the nightly toolchain).
 //! - `cargo xtask fuzz list`: the fuzz targets.
 //! - `cargo xtask install-tools`: only the install step of `cargo xtask test`.
+//! - `cargo xtask install-peers`: install (or find cached under `target/peers/`) the gRPC
+//!   implementations the interop matrix tests against: grpc-go's interop programs built from
+//!   Debian's source package, grpcio from PyPI in a venv (`peers.rs`).
+//! - `cargo xtask interop [--quick] [--case NAME]`: the interop matrix, our client and server
+//!   against grpc-go's and grpcio's, plaintext and TLS; prints the table, writes it to
+//!   `target/interop/matrix.md`, fails if any case fails (`interop.rs`). Not part of `cargo
+//!   xtask test`.
 //! - `cargo xtask bench [--quick] [options]`: build `benches/transport-bench` in release and
 //!   run it (our HTTP/2 against the h2 crate over loopback; `benches/README.md`). Not part of
 //!   `cargo xtask test`.
@@ -14,6 +21,9 @@
 //!   `CODEGEN_TARGETS` with the `grpc-codegen` binary (no protoc needed), formatted with
 //!   rustfmt. `cargo xtask codegen --check` fails if any of it is out of date (`cargo xtask
 //!   test` runs the check).
+
+mod interop;
+mod peers;
 
 use std::env;
 use std::path::{Path, PathBuf};
@@ -25,7 +35,9 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("test") => test(),
         Some("fuzz") => fuzz(&args[1..]),
-        Some("install-tools") => ensure_apt_tools(TEST_TOOLS),
+        Some("install-tools") => ensure_apt_tools(TEST_TOOLS).map(drop),
+        Some("install-peers") => peers::install_peers().map(drop),
+        Some("interop") => interop::interop(&args[1..]),
         Some("bench") => bench(&args[1..]),
         Some("codegen") => codegen(&args[1..]),
         _ => {
@@ -47,12 +59,16 @@ const USAGE: &str = "usage:
   cargo xtask fuzz list                list the fuzz targets
   cargo xtask fuzz <target> <seconds>  run one fuzz target for that long (nightly)
   cargo xtask install-tools            install the test peers (nghttp2 tools) if missing
+  cargo xtask install-peers            install grpc-go's and grpcio's interop peers (cached)
+  cargo xtask interop [--quick] [--case NAME]
+                                       the interop matrix vs grpc-go and grpcio
+                                       (opts: see `cargo xtask interop --help`)
   cargo xtask bench [--quick] [opts]   transport benchmark vs h2, release build
                                        (opts: see `cargo xtask bench --help`)
   cargo xtask codegen [--check]        regenerate checked-in code from .proto files
                                        (--check: fail if it is out of date)";
 
-fn workspace_root() -> PathBuf {
+pub(crate) fn workspace_root() -> PathBuf {
     // xtask lives one level below the workspace root.
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
@@ -61,11 +77,11 @@ fn workspace_root() -> PathBuf {
 }
 
 /// Runs a command in the workspace root, echoing it, and fails if it fails.
-fn run(program: &str, args: &[&str]) -> Result<(), String> {
+pub(crate) fn run(program: &str, args: &[&str]) -> Result<(), String> {
     run_in(&workspace_root(), program, args)
 }
 
-fn run_in(dir: &Path, program: &str, args: &[&str]) -> Result<(), String> {
+pub(crate) fn run_in(dir: &Path, program: &str, args: &[&str]) -> Result<(), String> {
     eprintln!("+ {program} {}", args.join(" "));
     let start = Instant::now();
     let status = Command::new(program)
@@ -282,18 +298,18 @@ fn rust_files(dir: &Path) -> Result<Vec<String>, String> {
     Ok(names)
 }
 
-fn read(path: &Path) -> Result<String, String> {
+pub(crate) fn read(path: &Path) -> Result<String, String> {
     std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
 }
 
-fn path_arg(path: &Path) -> Result<String, String> {
+pub(crate) fn path_arg(path: &Path) -> Result<String, String> {
     path.to_str()
         .map(str::to_owned)
         .ok_or_else(|| format!("non-UTF-8 path {}", path.display()))
 }
 
 /// The workspace's target directory (`CARGO_TARGET_DIR` if set).
-fn target_dir() -> PathBuf {
+pub(crate) fn target_dir() -> PathBuf {
     env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .map(|dir| {
@@ -374,40 +390,64 @@ fn ensure_cargo_fuzz() -> Result<(), String> {
     run("cargo", &["install", "cargo-fuzz", "--locked"])
 }
 
-/// A program the tests run, and the Debian package that provides it.
-struct AptTool {
-    program: &'static str,
+/// A Debian package the tests need, and how to tell that it is installed.
+pub(crate) struct AptTool {
+    presence: Presence,
     package: &'static str,
+}
+
+/// How `ensure_apt_tools` tells that an `AptTool`'s package is installed.
+pub(crate) enum Presence {
+    /// This program is on PATH (or in an sbin directory).
+    Program(&'static str),
+    /// `dpkg -s` says the package is installed (libraries, `-dev` packages).
+    Package,
+}
+
+impl AptTool {
+    fn present(&self) -> bool {
+        match self.presence {
+            Presence::Program(program) => find_on_path(program).is_some(),
+            Presence::Package => dpkg_installed(self.package),
+        }
+    }
+
+    fn what(&self) -> &'static str {
+        match self.presence {
+            Presence::Program(program) => program,
+            Presence::Package => self.package,
+        }
+    }
 }
 
 /// Peers the interop tests run (crates/grpc-transport/tests/interop_nghttp2.rs). Add a line
 /// here when a test needs another program from Debian.
 const TEST_TOOLS: &[AptTool] = &[
     AptTool {
-        program: "nghttp",
+        presence: Presence::Program("nghttp"),
         package: "nghttp2-client",
     },
     AptTool {
-        program: "h2load",
+        presence: Presence::Program("h2load"),
         package: "nghttp2-client",
     },
     AptTool {
-        program: "nghttpd",
+        presence: Presence::Program("nghttpd"),
         package: "nghttp2-server",
     },
 ];
 
-/// Makes sure every program in `tools` is on PATH, installing the missing ones' packages with
-/// `apt-get` (through `sudo -n` when not root). Does nothing, and runs nothing, when all are
-/// there already.
-fn ensure_apt_tools(tools: &[AptTool]) -> Result<(), String> {
+/// Makes sure every package in `tools` is installed (its program on PATH, or, for libraries,
+/// dpkg's status "install ok installed", as `dpkg -s` shows it), installing the missing ones with `apt-get` (through `sudo -n` when not root).
+/// Does nothing, and runs nothing, when all are there already; returns whether it installed.
+pub(crate) fn ensure_apt_tools(tools: &[AptTool]) -> Result<bool, String> {
     let mut packages: Vec<&str> = tools
         .iter()
-        .filter(|tool| find_on_path(tool.program).is_none())
+        .filter(|tool| !tool.present())
         .map(|tool| tool.package)
         .collect();
     if packages.is_empty() {
-        return Ok(());
+        return Ok(false);
     }
     packages.sort_unstable();
     packages.dedup();
@@ -421,34 +461,8 @@ fn ensure_apt_tools(tools: &[AptTool]) -> Result<(), String> {
     if find_on_path("apt-get").is_none() {
         return Err(format!("{manual}: apt-get not found"));
     }
-    // Root runs apt-get itself; anyone else goes through sudo, which must not prompt (CI has
-    // no terminal).
-    let sudo = !is_root();
-    if sudo && find_on_path("sudo").is_none() {
-        return Err(format!("{manual}: not root, and sudo not found"));
-    }
     let apt_get = |args: &[&str]| -> Result<(), String> {
-        let (program, args) = if sudo {
-            let mut with_sudo = vec!["-n", "env", "DEBIAN_FRONTEND=noninteractive", "apt-get"];
-            with_sudo.extend_from_slice(args);
-            ("sudo", with_sudo)
-        } else {
-            ("apt-get", args.to_vec())
-        };
-        eprintln!("+ {program} {}", args.join(" "));
-        let status = Command::new(program)
-            .args(&args)
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .status()
-            .map_err(|e| format!("{manual}: could not start {program}: {e}"))?;
-        if status.success() {
-            Ok(())
-        } else {
-            Err(format!(
-                "{manual}: `{program} {}` failed ({status})",
-                args.join(" ")
-            ))
-        }
+        as_root("apt-get", args, None).map_err(|e| format!("{manual}: {e}"))
     };
     apt_get(&["update"])?;
     let mut install = vec!["install", "-y", "--no-install-recommends"];
@@ -456,18 +470,75 @@ fn ensure_apt_tools(tools: &[AptTool]) -> Result<(), String> {
     apt_get(&install)?;
     let still_missing: Vec<&str> = tools
         .iter()
-        .filter(|tool| find_on_path(tool.program).is_none())
-        .map(|tool| tool.program)
+        .filter(|tool| !tool.present())
+        .map(AptTool::what)
         .collect();
     if still_missing.is_empty() {
-        Ok(())
+        Ok(true)
     } else {
         Err(format!(
-            "installed {} but {} still not found on PATH or in /usr/sbin",
+            "installed {} but {} still not found (programs on PATH or in /usr/sbin, \
+             packages by `dpkg -s`)",
             packages.join(" "),
             still_missing.join(", ")
         ))
     }
+}
+
+/// Runs `program args` as root, with `input` on its standard input if given: directly when
+/// this process is root, else through `sudo -n` (which must not prompt: CI has no terminal).
+/// `DEBIAN_FRONTEND=noninteractive` is set either way.
+pub(crate) fn as_root(program: &str, args: &[&str], input: Option<&str>) -> Result<(), String> {
+    use std::io::Write;
+    let sudo = !is_root();
+    if sudo && find_on_path("sudo").is_none() {
+        return Err(format!(
+            "`{program}` needs root: not root, and sudo not found"
+        ));
+    }
+    let (program, args) = if sudo {
+        let mut with_sudo = vec!["-n", "env", "DEBIAN_FRONTEND=noninteractive", program];
+        with_sudo.extend_from_slice(args);
+        ("sudo", with_sudo)
+    } else {
+        (program, args.to_vec())
+    };
+    eprintln!("+ {program} {}", args.join(" "));
+    let mut command = Command::new(program);
+    command.args(&args).env("DEBIAN_FRONTEND", "noninteractive");
+    if input.is_some() {
+        command.stdin(std::process::Stdio::piped());
+        // tee echoes its input; the caller already said what it writes.
+        command.stdout(std::process::Stdio::null());
+    }
+    let mut child = command
+        .spawn()
+        .map_err(|e| format!("could not start {program}: {e}"))?;
+    if let (Some(input), Some(mut stdin)) = (input, child.stdin.take()) {
+        stdin
+            .write_all(input.as_bytes())
+            .map_err(|e| format!("cannot write to {program}: {e}"))?;
+    }
+    let status = child
+        .wait()
+        .map_err(|e| format!("waiting for {program}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("`{program} {}` failed ({status})", args.join(" ")))
+    }
+}
+
+/// Whether `dpkg -s` reports `package` as installed.
+fn dpkg_installed(package: &str) -> bool {
+    Command::new("dpkg-query")
+        .args(["-W", "-f=${Status}", package])
+        .output()
+        .map(|out| {
+            out.status.success()
+                && String::from_utf8_lossy(&out.stdout).trim() == "install ok installed"
+        })
+        .unwrap_or(false)
 }
 
 /// The first executable file called `program` in a PATH directory, or else in an sbin
