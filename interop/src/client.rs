@@ -29,7 +29,6 @@
 //!   (our server does). Over plaintext it is a SKIP, since credentials go only over TLS.
 
 use std::fmt;
-use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -1070,14 +1069,6 @@ fn describe(what: &str, status: &Status) -> String {
 /// `map_err` helper: a failed call as a case failure.
 fn failed(what: &str) -> impl Fn(Status) -> String + '_ {
     move |status| describe(what, &status)
-}
-
-/// Runs `future` to completion on a new multi-threaded runtime (for the binaries).
-pub fn block_on<F: Future>(future: F) -> std::io::Result<F::Output> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    Ok(runtime.block_on(future))
 }
 
 #[cfg(test)]
