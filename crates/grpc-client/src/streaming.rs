@@ -124,6 +124,11 @@ impl<T> fmt::Debug for Streaming<T> {
 /// Sending waits while the connection's send buffer for the stream is full (flow-control
 /// backpressure). Dropping the sink before `close_send` cancels the call (RST_STREAM
 /// CANCEL): half-closing is explicit.
+///
+/// When the call compresses ([`CallOptions::compression`](crate::CallOptions::compression)
+/// or the channel's [`send_compressed`](crate::ChannelBuilder::send_compressed)), every
+/// message is compressed unless [`set_compression`](RequestSink::set_compression) switched
+/// that off for the messages that follow.
 pub struct RequestSink<T> {
     send: Option<SendStream>,
     slot: Arc<SendSlot>,
@@ -164,6 +169,16 @@ impl<T> RequestSink<T> {
             closing: false,
             closed: false,
         }
+    }
+
+    /// Compresses the following messages (`true`, the default) or sends them uncompressed
+    /// (`false`), for calls that compress (`compression.md`, "Specific Disabling of
+    /// Compression": keep secrets apart from attacker-controlled data, against CRIME/BEAST-style
+    /// attacks). An uncompressed message goes out with Compressed-Flag 0 on the same stream;
+    /// the call's `grpc-encoding` does not change. On a call without compression this does
+    /// nothing: `true` cannot turn compression on once the headers are out.
+    pub fn set_compression(&mut self, enabled: bool) {
+        self.encoder.set_compression(enabled);
     }
 
     /// Sends one request message. A message over the send limit fails with
@@ -269,6 +284,7 @@ impl<T> Drop for RequestSink<T> {
 impl<T> fmt::Debug for RequestSink<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RequestSink")
+            .field("encoder", &self.encoder)
             .field("closed", &self.closed)
             .finish_non_exhaustive()
     }
@@ -295,6 +311,12 @@ impl<Req, Resp> ClientStreamingCall<Req, Resp> {
             early_response: None,
             extra_responses: false,
         }
+    }
+
+    /// Compresses the following request messages or not (see
+    /// [`RequestSink::set_compression`]).
+    pub fn set_compression(&mut self, enabled: bool) {
+        self.sink.set_compression(enabled);
     }
 
     /// Sends one request message. If the server already ended the call with an error,
@@ -405,6 +427,12 @@ pub struct BidiStreamingCall<Req, Resp> {
 impl<Req, Resp> BidiStreamingCall<Req, Resp> {
     pub(crate) fn new(sink: RequestSink<Req>, responses: Streaming<Resp>) -> Self {
         BidiStreamingCall { sink, responses }
+    }
+
+    /// Compresses the following request messages or not (see
+    /// [`RequestSink::set_compression`]).
+    pub fn set_compression(&mut self, enabled: bool) {
+        self.sink.set_compression(enabled);
     }
 
     /// Sends one request message (see [`RequestSink::send`]).

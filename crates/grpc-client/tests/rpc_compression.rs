@@ -62,6 +62,53 @@ async fn inspecting_server() -> (TestServer, mpsc::UnboundedReceiver<Received>) 
     (server, rx)
 }
 
+/// A request stream as the server saw it: `grpc-encoding`, and each message's
+/// Compressed-Flag with its payload (decompressed by hand when the flag is set).
+#[derive(Debug)]
+struct ReceivedStream {
+    encoding: Option<String>,
+    messages: Vec<(bool, Bytes)>,
+}
+
+/// Reads every raw request frame to the end of the stream, reports them, and answers with
+/// one message ("N messages").
+async fn frame_recording_server() -> (TestServer, mpsc::UnboundedReceiver<ReceivedStream>) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let server = TestServer::start(move |mut call: ServerCall| {
+        let tx = tx.clone();
+        async move {
+            let encoding = call.header("grpc-encoding").map(str::to_owned);
+            let mut frames = FrameDecoder::new(usize::MAX);
+            let mut messages = Vec::new();
+            loop {
+                while let Some(frame) = frames.next_frame().unwrap() {
+                    let payload = if frame.compressed {
+                        let compressor = compressor_for(encoding.as_deref().unwrap()).unwrap();
+                        let mut out = bytes::BytesMut::new();
+                        compressor
+                            .decompress(&frame.data, &mut out, usize::MAX)
+                            .unwrap();
+                        out.freeze()
+                    } else {
+                        frame.data
+                    };
+                    messages.push((frame.compressed, payload));
+                }
+                match call.body.data().await {
+                    Some(chunk) => frames.push(chunk.unwrap()),
+                    None => break,
+                }
+            }
+            frames.finish().unwrap();
+            call.reply(format!("{} messages", messages.len()).as_bytes())
+                .await;
+            tx.send(ReceivedStream { encoding, messages }).unwrap();
+        }
+    })
+    .await;
+    (server, rx)
+}
+
 fn compressible() -> Bytes {
     Bytes::from("all work and no play makes a dull message ".repeat(200))
 }
@@ -259,4 +306,80 @@ async fn a_compressed_response_over_the_limit_is_resource_exhausted() {
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::ResourceExhausted, "{status}");
+}
+
+#[tokio::test]
+async fn compression_is_switched_per_message_on_a_client_stream() {
+    let (server, mut received) = frame_recording_server().await;
+    let channel = channel(&server).await;
+    let mut request = Request::new(());
+    request
+        .extensions_mut()
+        .insert(CallOptions::new().compression("gzip"));
+    let mut call = channel
+        .client_streaming(request, "/test.Zip/Upload", BytesCodec)
+        .await
+        .unwrap();
+    let (a, b, c) = (
+        compressible(),
+        Bytes::from("secret ".repeat(50)),
+        compressible(),
+    );
+    call.send(a.clone()).await.unwrap();
+    call.set_compression(false);
+    call.send(b.clone()).await.unwrap();
+    call.set_compression(true);
+    call.send(c.clone()).await.unwrap();
+    let response = call.finish().await.unwrap();
+    assert_eq!(response.get_ref(), "3 messages");
+
+    let seen = received.recv().await.unwrap();
+    // The call's encoding stays in the headers; only the flag changes per message.
+    assert_eq!(seen.encoding.as_deref(), Some("gzip"));
+    assert_eq!(seen.messages, [(true, a), (false, b), (true, c)]);
+}
+
+#[tokio::test]
+async fn compression_is_switched_per_message_on_a_bidi_stream_and_its_sink() {
+    let (server, mut received) = frame_recording_server().await;
+    let channel = Channel::builder(&server.target())
+        .send_compressed("zstd")
+        .connect()
+        .await
+        .unwrap();
+    let mut call = channel
+        .streaming(Request::new(()), "/test.Zip/Chat", BytesCodec)
+        .await
+        .unwrap();
+    call.set_compression(false);
+    call.send(compressible()).await.unwrap();
+    let (mut sink, mut responses) = call.split();
+    sink.send(compressible()).await.unwrap();
+    sink.set_compression(true);
+    sink.send(compressible()).await.unwrap();
+    sink.close_send().await.unwrap();
+    assert_eq!(responses.message().await.unwrap().unwrap(), "3 messages");
+
+    let seen = received.recv().await.unwrap();
+    assert_eq!(seen.encoding.as_deref(), Some("zstd"));
+    let flags: Vec<bool> = seen.messages.iter().map(|(flag, _)| *flag).collect();
+    assert_eq!(flags, [false, false, true]);
+    assert!(seen.messages.iter().all(|(_, m)| *m == compressible()));
+}
+
+#[tokio::test]
+async fn enabling_compression_on_a_call_without_an_encoding_does_nothing() {
+    let (server, mut received) = frame_recording_server().await;
+    let channel = channel(&server).await;
+    let mut call = channel
+        .client_streaming(Request::new(()), "/test.Zip/Upload", BytesCodec)
+        .await
+        .unwrap();
+    call.set_compression(true);
+    call.send(compressible()).await.unwrap();
+    call.finish().await.unwrap();
+
+    let seen = received.recv().await.unwrap();
+    assert_eq!(seen.encoding, None);
+    assert_eq!(seen.messages, [(false, compressible())]);
 }
