@@ -12,6 +12,12 @@
 //! - Deadlines from `grpc-timeout` (the handler is dropped and the client gets
 //!   DEADLINE_EXCEEDED), cancellation by the client (RST_STREAM: the handler is dropped),
 //!   response headers and trailers, trailers-only responses for immediate errors.
+//! - Compression: request messages in any encoding the server
+//!   [accepts](ServerBuilder::accept_compressed), responses in the
+//!   [`send_compressed`](ServerBuilder::send_compressed) encoding when the client accepts it.
+//!   Handlers decide per message: [`ResponseSink::set_compression`] for streamed responses,
+//!   [`CompressResponse`] in the extensions of a unary or client-streaming handler's
+//!   [`Response`].
 //! - Limits: 4 MiB per request message by default and an optional limit on response
 //!   messages (RESOURCE_EXHAUSTED on every kind of call), a 16 KiB request header limit
 //!   (HTTP 431 above it), max concurrent streams, connection idle and age limits.
@@ -158,7 +164,7 @@ pub use grpc_core::codec;
 pub use grpc_core::compression;
 pub use grpc_core::{Code, Extensions, Metadata, Request, Response, Status};
 pub use interceptor::{Interceptor, InterceptorFn, Next, interceptor_fn};
-pub use routes::{GrpcService, Router, Routes};
+pub use routes::{CompressResponse, GrpcService, Router, Routes};
 pub use shutdown::ServerHandle;
 pub use sink::ResponseSink;
 pub use streaming::Streaming;

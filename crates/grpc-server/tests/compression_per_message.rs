@@ -10,10 +10,24 @@ use bytes::{Bytes, BytesMut};
 use grpc_core::codec::BytesCodec;
 use grpc_core::compression::compressor_for;
 use grpc_core::framing::FrameDecoder;
-use grpc_server::{GrpcService, Request, ResponseSink, Routes};
+use grpc_server::{
+    CompressResponse, GrpcService, Metadata, Request, Response, ResponseSink, Routes, Streaming,
+};
 use support::*;
 
+const ECHO: &str = "/test.Zip/Echo";
+const UPLOAD: &str = "/test.Zip/Upload";
 const DOWNLOAD: &str = "/test.Zip/Download";
+
+/// Request metadata `x-compress: 0|1` → a [`CompressResponse`] with that value.
+fn compress_as_asked(metadata: &Metadata, mut response: Response<Bytes>) -> Response<Bytes> {
+    if let Some(value) = metadata.get("x-compress") {
+        response
+            .extensions_mut()
+            .insert(CompressResponse(value == "1"));
+    }
+    response
+}
 
 /// `test.Zip`: messages are raw bytes; flags are written as `1` (compressed) and `0`.
 struct Zip;
@@ -22,6 +36,25 @@ impl GrpcService for Zip {
     const NAME: &'static str = "test.Zip";
 
     fn register(self, routes: &mut Routes) {
+        // Echoes the request message.
+        routes.unary(ECHO, BytesCodec, |request: Request<Bytes>| async move {
+            let response = Response::new(request.get_ref().clone());
+            Ok(compress_as_asked(request.metadata(), response))
+        });
+        // Answers the number of request messages.
+        routes.client_streaming(
+            UPLOAD,
+            BytesCodec,
+            |request: Request<Streaming<Bytes>>| async move {
+                let (metadata, _, mut messages) = request.into_parts();
+                let mut count = 0;
+                while messages.message().await?.is_some() {
+                    count += 1;
+                }
+                let response = Response::new(Bytes::from(format!("{count} messages")));
+                Ok(compress_as_asked(&metadata, response))
+            },
+        );
         // One response per octet of the request: compressed for `1`, not for `0`.
         routes.server_streaming(
             DOWNLOAD,
@@ -124,4 +157,54 @@ async fn a_response_sink_switches_compression_per_message() {
     let response = raw_response(&mut call).await;
     assert_eq!(response.encoding, None);
     assert_eq!(response.flags(), [false, false]);
+}
+
+#[tokio::test]
+async fn a_unary_handler_chooses_whether_its_response_is_compressed() {
+    let client = TestClient::connect(gzip_server().await).await;
+    for (asked, compressed) in [(None, true), (Some("1"), true), (Some("0"), false)] {
+        let headers = match asked {
+            Some(value) => with(headers(ECHO, None), "x-compress", value),
+            None => headers(ECHO, None),
+        };
+        let mut call = client.open(headers);
+        call.send_last(&compressible()).await;
+        let response = raw_response(&mut call).await;
+        assert_eq!(response.code, grpc_core::Code::Ok);
+        // The encoding is the call's; the flag is the message's.
+        assert_eq!(response.encoding.as_deref(), Some("gzip"), "{asked:?}");
+        assert_eq!(
+            response.messages,
+            [(compressed, compressible())],
+            "{asked:?}"
+        );
+    }
+
+    // CompressResponse(true) cannot compress a call that negotiated no encoding.
+    let mut call = client.open(with(grpc_headers(ECHO), "x-compress", "1"));
+    call.send_last(&compressible()).await;
+    let response = raw_response(&mut call).await;
+    assert_eq!(response.encoding, None);
+    assert_eq!(response.messages, [(false, compressible())]);
+}
+
+#[tokio::test]
+async fn a_client_streaming_handler_chooses_whether_its_response_is_compressed() {
+    let client = TestClient::connect(gzip_server().await).await;
+    for (asked, compressed) in [(None, true), (Some("0"), false)] {
+        let headers = match asked {
+            Some(value) => with(headers(UPLOAD, None), "x-compress", value),
+            None => headers(UPLOAD, None),
+        };
+        let mut call = client.open(headers);
+        call.send(b"a").await;
+        call.send_last(b"b").await;
+        let response = raw_response(&mut call).await;
+        assert_eq!(response.encoding.as_deref(), Some("gzip"));
+        assert_eq!(
+            response.messages,
+            [(compressed, Bytes::from("2 messages"))],
+            "{asked:?}"
+        );
+    }
 }
