@@ -110,8 +110,13 @@ impl Routes {
 
     /// Registers a unary method: one request, one response.
     ///
-    /// Compression: a [`CompressResponse`] in the response's extensions decides whether its
-    /// message is compressed.
+    /// Compression: the request's extensions hold a [`ReceivedCompressed`] marker when the
+    /// request had a `grpc-encoding` (read it with [`ReceivedCompressed::of`]: no marker
+    /// means uncompressed); a [`CompressResponse`] in the response's extensions decides
+    /// whether the response message is compressed.
+    ///
+    /// [`ReceivedCompressed`]: crate::ReceivedCompressed
+    /// [`ReceivedCompressed::of`]: crate::ReceivedCompressed::of
     ///
     /// # Panics
     ///
@@ -132,7 +137,8 @@ impl Routes {
 
     /// Registers a client-streaming method: a stream of requests, one response.
     ///
-    /// Compression: a [`CompressResponse`] in the response's extensions decides whether the
+    /// Compression: [`Streaming::last_message_compressed`] tells how each request message
+    /// arrived; a [`CompressResponse`] in the response's extensions decides whether the
     /// response message is compressed.
     ///
     /// # Panics
@@ -153,6 +159,10 @@ impl Routes {
 
     /// Registers a server-streaming method: one request, responses sent through a
     /// [`ResponseSink`].
+    ///
+    /// Compression: as for [`unary`](Routes::unary), the request may carry a
+    /// [`ReceivedCompressed`](crate::ReceivedCompressed) marker;
+    /// [`ResponseSink::set_compression`] switches compression per response message.
     ///
     /// # Panics
     ///
@@ -177,6 +187,9 @@ impl Routes {
 
     /// Registers a bidirectional-streaming method: requests arrive as a [`Streaming`] while
     /// responses go out through a [`ResponseSink`], independently.
+    ///
+    /// Compression: [`Streaming::last_message_compressed`] and
+    /// [`ResponseSink::set_compression`], per message.
     ///
     /// # Panics
     ///
@@ -282,8 +295,9 @@ impl CallParts {
     }
 
     /// The request of a unary or server-streaming handler: the one request message (and the
-    /// end of the stream after it), decoded. The request body is dropped before the handler
-    /// runs.
+    /// end of the stream after it), decoded, with a `ReceivedCompressed` marker in its
+    /// extensions when the request had a `grpc-encoding`. The request body is dropped before
+    /// the handler runs.
     async fn single_request<C: Codec>(
         self,
         codec: &C,
@@ -295,8 +309,15 @@ impl CallParts {
         } = self;
         let payload = reader.single().await?;
         let message = codec.decode(payload)?;
+        // Only calls with an encoding get the marker: one small allocation for them, none
+        // for the rest (see `ReceivedCompressed`).
+        let received = reader.received_compressed();
         drop(reader);
-        Ok((head.into_request(message), responder))
+        let mut request = head.into_request(message);
+        if let Some(received) = received {
+            request.extensions_mut().insert(received);
+        }
+        Ok((request, responder))
     }
 
     /// The request of a client-streaming or bidi handler: the request messages as a

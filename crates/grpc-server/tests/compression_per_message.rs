@@ -11,13 +11,25 @@ use grpc_core::codec::BytesCodec;
 use grpc_core::compression::compressor_for;
 use grpc_core::framing::FrameDecoder;
 use grpc_server::{
-    CompressResponse, GrpcService, Metadata, Request, Response, ResponseSink, Routes, Streaming,
+    CompressResponse, GrpcService, Metadata, ReceivedCompressed, Request, Response, ResponseSink,
+    Routes, Streaming,
 };
 use support::*;
 
 const ECHO: &str = "/test.Zip/Echo";
 const UPLOAD: &str = "/test.Zip/Upload";
 const DOWNLOAD: &str = "/test.Zip/Download";
+const CHAT: &str = "/test.Zip/Chat";
+
+/// How a single request message arrived, as the handler's request extensions tell it:
+/// `1`, `0`, or `-` for no marker at all.
+fn received_marker<T>(request: &Request<T>) -> &'static str {
+    match request.extensions().get::<ReceivedCompressed>() {
+        Some(ReceivedCompressed(true)) => "1",
+        Some(ReceivedCompressed(false)) => "0",
+        None => "-",
+    }
+}
 
 /// Request metadata `x-compress: 0|1` → a [`CompressResponse`] with that value.
 fn compress_as_asked(metadata: &Metadata, mut response: Response<Bytes>) -> Response<Bytes> {
@@ -36,31 +48,39 @@ impl GrpcService for Zip {
     const NAME: &'static str = "test.Zip";
 
     fn register(self, routes: &mut Routes) {
-        // Echoes the request message.
+        // Echoes the request message; response header `x-received` tells how it arrived.
         routes.unary(ECHO, BytesCodec, |request: Request<Bytes>| async move {
-            let response = Response::new(request.get_ref().clone());
+            let mut response = Response::new(request.get_ref().clone());
+            let received = received_marker(&request);
+            response
+                .metadata_mut()
+                .insert("x-received", received)
+                .unwrap();
             Ok(compress_as_asked(request.metadata(), response))
         });
-        // Answers the number of request messages.
+        // Answers how each request message arrived, in order ("101").
         routes.client_streaming(
             UPLOAD,
             BytesCodec,
             |request: Request<Streaming<Bytes>>| async move {
                 let (metadata, _, mut messages) = request.into_parts();
-                let mut count = 0;
+                let mut flags = String::new();
                 while messages.message().await?.is_some() {
-                    count += 1;
+                    flags.push(flag_char(messages.last_message_compressed()));
                 }
-                let response = Response::new(Bytes::from(format!("{count} messages")));
+                let response = Response::new(Bytes::from(flags));
                 Ok(compress_as_asked(&metadata, response))
             },
         );
-        // One response per octet of the request: compressed for `1`, not for `0`.
+        // One response per octet of the request: compressed for `1`, not for `0`. Response
+        // header `x-received` tells how the request arrived.
         routes.server_streaming(
             DOWNLOAD,
             BytesCodec,
             |request: Request<Bytes>, sink: &mut ResponseSink<Bytes>| {
                 Box::pin(async move {
+                    let received = received_marker(&request);
+                    sink.metadata_mut().insert("x-received", received).unwrap();
                     for &flag in request.get_ref().iter() {
                         sink.set_compression(flag == b'1');
                         sink.send(compressible()).await?;
@@ -69,7 +89,27 @@ impl GrpcService for Zip {
                 })
             },
         );
+        // Answers each message with how it arrived (`1` or `0`), uncompressed.
+        routes.streaming(
+            CHAT,
+            BytesCodec,
+            |request: Request<Streaming<Bytes>>, sink| {
+                Box::pin(async move {
+                    sink.set_compression(false);
+                    let mut messages = request.into_inner();
+                    while messages.message().await?.is_some() {
+                        let flag = flag_char(messages.last_message_compressed());
+                        sink.send(Bytes::from(flag.to_string())).await?;
+                    }
+                    Ok(())
+                })
+            },
+        );
     }
+}
+
+fn flag_char(compressed: bool) -> char {
+    if compressed { '1' } else { '0' }
 }
 
 fn compressible() -> Bytes {
@@ -203,8 +243,76 @@ async fn a_client_streaming_handler_chooses_whether_its_response_is_compressed()
         assert_eq!(response.encoding.as_deref(), Some("gzip"));
         assert_eq!(
             response.messages,
-            [(compressed, Bytes::from("2 messages"))],
+            [(compressed, Bytes::from("00"))],
             "{asked:?}"
         );
     }
+}
+
+#[tokio::test]
+async fn a_single_request_tells_the_handler_how_it_arrived() {
+    let client = TestClient::connect(gzip_server().await).await;
+    for path in [ECHO, DOWNLOAD] {
+        // The request's encoding, and whether its message is compressed → the marker.
+        for (encoding, compressed, marker) in [
+            (Some("gzip"), true, "1"),
+            (Some("zstd"), true, "1"),
+            (Some("gzip"), false, "0"),
+            (None, false, "-"),
+        ] {
+            let mut call = client.open(headers(path, encoding));
+            if let Some(name) = encoding {
+                call.compress_with(name);
+            }
+            call.set_compression(compressed);
+            call.send_last(b"1").await;
+            let response = call.finish().await;
+            response.assert_ok();
+            assert_eq!(
+                response.header("x-received"),
+                Some(marker),
+                "{path} {encoding:?} compressed={compressed}"
+            );
+        }
+        // An empty message with the flag set counts as compressed.
+        let mut call = client.open(headers(path, Some("gzip")));
+        call.send_raw(&[1, 0, 0, 0, 0], true).await;
+        let response = call.finish().await;
+        response.assert_ok();
+        assert_eq!(response.header("x-received"), Some("1"), "{path}, empty");
+    }
+}
+
+#[tokio::test]
+async fn a_request_stream_tells_how_each_message_arrived() {
+    let client = TestClient::connect(gzip_server().await).await;
+    // Client streaming: compressed, plain, compressed, and an empty flagged message.
+    let mut call = client.open(headers(UPLOAD, Some("deflate")));
+    call.compress_with("deflate");
+    call.send(&compressible()).await;
+    call.set_compression(false);
+    call.send(&compressible()).await;
+    call.set_compression(true);
+    call.send(b"x").await;
+    call.send_raw(&[1, 0, 0, 0, 0], true).await;
+    let response = call.finish().await;
+    response.assert_ok();
+    assert_eq!(response.message(), "1011");
+
+    // Bidi: the handler answers each message as it comes.
+    let mut call = client.open(headers(CHAT, Some("gzip")));
+    call.compress_with("gzip");
+    for compressed in [false, true, true, false] {
+        call.set_compression(compressed);
+        call.send(&compressible()).await;
+        let answer = call.message().await.unwrap();
+        assert_eq!(answer, if compressed { "1" } else { "0" });
+    }
+    call.close().await;
+    assert!(call.message().await.is_none());
+
+    // Without an encoding nothing arrives compressed.
+    let mut call = client.open(grpc_headers(UPLOAD));
+    call.send_last(b"plain").await;
+    assert_eq!(call.finish().await.message(), "0");
 }
