@@ -12,7 +12,7 @@ use std::task::{Context, Poll, ready};
 use bytes::{Bytes, BytesMut};
 use grpc_core::codec::{DecodeMessage, EncodeMessage};
 use grpc_core::message::MessageEncoder;
-use grpc_core::{Metadata, Response, Status};
+use grpc_core::{Extensions, Metadata, Response, Status};
 use grpc_transport::ErrorCode;
 use grpc_transport::driver::SendStream;
 use tokio::time::Instant;
@@ -74,6 +74,13 @@ impl<T> Streaming<T> {
     /// The call's final status, once it is over.
     pub fn status(&self) -> Option<&Status> {
         self.reader.outcome()
+    }
+
+    /// Whether the message [`message`](Streaming::message) returned last arrived compressed
+    /// (its Compressed-Flag was 1); `false` before the first message. A server may compress
+    /// some messages of a call and not others (`compression.md`).
+    pub fn last_message_compressed(&self) -> bool {
+        self.reader.last_message_compressed()
     }
 
     fn poll_message(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<T>, Status>> {
@@ -290,6 +297,17 @@ impl<T> fmt::Debug for RequestSink<T> {
     }
 }
 
+/// The extensions of a response with one message: the
+/// [`ReceivedCompressed`](crate::ReceivedCompressed) marker when the response had
+/// a `grpc-encoding`, else none (empty extensions do not allocate).
+pub(crate) fn single_response_extensions(reader: &ResponseReader) -> Extensions {
+    let mut extensions = Extensions::new();
+    if let Some(received) = reader.received_compressed() {
+        extensions.insert(received);
+    }
+    extensions
+}
+
 /// A client-streaming call in progress: [`send`](ClientStreamingCall::send) request
 /// messages, then [`finish`](ClientStreamingCall::finish) to half-close and get the
 /// response. Dropping it before `finish` completes cancels the call.
@@ -331,7 +349,9 @@ impl<Req, Resp> ClientStreamingCall<Req, Resp> {
     }
 
     /// Half-closes the call and waits for the response: headers, exactly one message,
-    /// trailers.
+    /// trailers. The response's extensions hold a
+    /// [`ReceivedCompressed`](crate::ReceivedCompressed) marker when the
+    /// response had a `grpc-encoding` (see [`Channel::unary`](crate::Channel::unary)).
     pub async fn finish(mut self) -> Result<Response<Resp>, Status> {
         if let Err(status) = self.sink.close_send().await {
             // A server that answered early may have closed the stream already: its
@@ -362,7 +382,7 @@ impl<Req, Resp> ClientStreamingCall<Req, Resp> {
         let reader = responses.reader_mut();
         Ok(Response::from_parts(
             reader.take_headers(),
-            grpc_core::Extensions::new(),
+            single_response_extensions(reader),
             message,
             reader.take_trailers(),
         ))
@@ -448,6 +468,12 @@ impl<Req, Resp> BidiStreamingCall<Req, Resp> {
     /// The next response message; `Ok(None)` once the call ended with OK.
     pub async fn message(&mut self) -> Result<Option<Resp>, Status> {
         self.responses.message().await
+    }
+
+    /// Whether the response message returned last arrived compressed (see
+    /// [`Streaming::last_message_compressed`]).
+    pub fn last_message_compressed(&self) -> bool {
+        self.responses.last_message_compressed()
     }
 
     /// The response headers' custom metadata; empty until they arrive (after the first
