@@ -12,15 +12,12 @@
 //!   `--bearer_token`), which prints `PASS case`, `SKIP case: why` or `FAIL case: why`.
 //! - [`pb`]: the messages and clients generated from `proto/grpc/testing/*.proto` (same
 //!   package, names and field numbers as the published definitions).
-//! - [`codec`]: how both ends see each received message's Compressed-Flag, which the
-//!   compression cases check.
 //! - [`flags`]: the reference binaries' flag syntax.
 //! - [`certs`]: the repository's test CA and server certificate.
 
 use std::future::Future;
 
 pub mod client;
-pub mod codec;
 pub mod flags;
 pub mod server;
 
