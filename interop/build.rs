@@ -2,9 +2,7 @@
 //! (protox, no protoc). `bytes` fields become `bytes::Bytes`, so payloads are shared rather
 //! than copied.
 //!
-//! No server code: the interop server registers its routes by hand (see `src/server.rs`) so
-//! it can see whether each request message came compressed and choose compression per
-//! response message.
+//! No server code: the interop server registers its routes by hand (see `src/server.rs`).
 
 fn main() -> std::io::Result<()> {
     grpc_codegen::configure()

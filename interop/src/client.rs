@@ -14,11 +14,10 @@
 //!   successful and different answers (no cache in the way) the case is a SKIP; with equal
 //!   answers it passes.
 //! - `server_compressed_unary` and `server_compressed_streaming` check each response's
-//!   Compressed-Flag (through [`crate::codec`]).
-//! - `client_compressed_streaming` needs one request stream with a compressed message
-//!   followed by an uncompressed one. grpc-client compresses every message of a call or
-//!   none (its `RequestSink` has no per-message switch), so the case fails after its
-//!   first message, saying so.
+//!   Compressed-Flag: [`ReceivedCompressed`] in a unary response's extensions,
+//!   `Streaming::last_message_compressed` per streamed message.
+//! - `client_compressed_streaming` sends its first message compressed and switches
+//!   compression off for the second (`ClientStreamingCall::set_compression`), on one stream.
 //! - `cancel_after_begin` and `cancel_after_first_response` cancel by dropping the sending
 //!   half of the call before it half-closed (grpc-client resets the stream with CANCEL) and
 //!   check that the receiving half then reports CANCELLED.
@@ -29,25 +28,22 @@
 //!   (our server does). Over plaintext it is a SKIP, since credentials go only over TLS.
 
 use std::fmt;
-use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
-use grpc_client::{CallOptions, Channel, Code, Request, Status};
-use grpc_core::codec::ProstCodec;
-use grpc_core::credentials::BearerToken;
-
-use crate::codec::{FlagCodec, Received, marked_encodings};
 use crate::flags::{FlagError, Flags, Kind};
 use crate::pb::test_service_client::TestServiceClient;
 use crate::pb::unimplemented_service_client::UnimplementedServiceClient;
 use crate::pb::{
     BoolValue, EchoStatus, Empty, Payload, PayloadType, ResponseParameters, SimpleRequest,
     SimpleResponse, StreamingInputCallRequest, StreamingInputCallResponse,
-    StreamingOutputCallRequest, StreamingOutputCallResponse,
+    StreamingOutputCallRequest,
 };
 use crate::server::{ECHO_INITIAL, ECHO_TRAILING, paths};
+use bytes::Bytes;
+use grpc_client::{CallOptions, Channel, Code, ReceivedCompressed, Request, Status};
+use grpc_core::codec::ProstCodec;
+use grpc_core::credentials::BearerToken;
 
 /// How long one case may take before it fails.
 pub const CASE_TIMEOUT: Duration = Duration::from_secs(120);
@@ -335,8 +331,7 @@ pub struct Client {
 }
 
 impl Client {
-    /// Connects as `options` say. The channel accepts every built-in compressor, marked so
-    /// the cases can see which responses came compressed.
+    /// Connects as `options` say. The channel accepts every built-in compressor.
     pub async fn connect(options: &ClientOptions) -> Result<Client, Status> {
         let host = match options.server_host.contains(':') && !options.server_host.starts_with('[')
         {
@@ -348,8 +343,7 @@ impl Client {
         } else {
             "http"
         };
-        let mut builder = Channel::builder(&format!("{scheme}://{host}:{}", options.server_port))
-            .accept_compressed(marked_encodings());
+        let mut builder = Channel::builder(&format!("{scheme}://{host}:{}", options.server_port));
         if let Some(name) = &options.server_host_override {
             builder = builder.server_name_override(name);
         }
@@ -486,24 +480,13 @@ impl Client {
                 ..large_request()
             };
             let what = format!("UnaryCall with response_compressed={compressed}");
-            let response = self
-                .channel
-                .unary(
-                    Request::new(request),
-                    paths::UNARY_CALL,
-                    FlagCodec::<SimpleRequest, SimpleResponse>::new(),
-                )
-                .await
-                .map_err(failed(&what))?;
-            let Received {
-                message,
-                compressed: flag,
-            } = response.into_inner();
+            let response = self.test.unary_call(request).await.map_err(failed(&what))?;
+            let flag = ReceivedCompressed::of(response.extensions());
             ensure(
                 flag == compressed,
                 format!("{what}: the response's Compressed-Flag was {flag}"),
             )?;
-            check_payload(message.payload.as_ref(), 314_159, &what)?;
+            check_payload(response.get_ref().payload.as_ref(), 314_159, &what)?;
         }
         PASS
     }
@@ -553,19 +536,18 @@ impl Client {
         call.send(input_request(27_182, Some(true)))
             .await
             .map_err(failed("sending the compressed message"))?;
-        // Next the description sends 45904 octets *uncompressed* on the same stream
-        // (expect_compressed=false), then half-closes and expects 73086. grpc-client cannot:
-        // a call compresses all of its messages or none, and RequestSink has no
-        // per-message switch like grpc-server's ResponseSink::set_compression. Once it does:
-        // switch compression off, send input_request(45_904, Some(false)), finish, and
-        // check aggregated_payload_size == 73086.
-        drop(call);
-        Err(
-            "grpc-client cannot send an uncompressed message on a request stream that \
-             compresses (RequestSink has no per-message compression switch); the probe and \
-             the compressed first message went through"
-                .into(),
-        )
+        // The second message goes uncompressed on the same stream.
+        call.set_compression(false);
+        call.send(input_request(45_904, Some(false)))
+            .await
+            .map_err(failed("sending the uncompressed message"))?;
+        let response = call.finish().await.map_err(failed("StreamingInputCall"))?;
+        let total = response.get_ref().aggregated_payload_size;
+        ensure(
+            total == 73_086,
+            format!("aggregated_payload_size {total}, expected 73086"),
+        )?;
+        PASS
     }
 
     async fn server_streaming(&self) -> CaseResult {
@@ -608,25 +590,19 @@ impl Client {
             ..StreamingOutputCallRequest::default()
         };
         let mut responses = self
-            .channel
-            .server_streaming(
-                Request::new(request),
-                paths::STREAMING_OUTPUT_CALL,
-                FlagCodec::<StreamingOutputCallRequest, StreamingOutputCallResponse>::new(),
-            )
+            .test
+            .streaming_output_call(request)
             .await
             .map_err(failed("StreamingOutputCall"))?
             .into_inner();
         for (index, (compressed, size)) in wanted.into_iter().enumerate() {
             let what = format!("response {} (compressed={compressed})", index + 1);
-            let Received {
-                message,
-                compressed: flag,
-            } = responses
+            let message = responses
                 .message()
                 .await
                 .map_err(failed(&what))?
                 .ok_or_else(|| format!("the stream ended before {what}"))?;
+            let flag = responses.last_message_compressed();
             ensure(
                 flag == compressed,
                 format!("{what}: the Compressed-Flag was {flag}"),
@@ -1070,14 +1046,6 @@ fn describe(what: &str, status: &Status) -> String {
 /// `map_err` helper: a failed call as a case failure.
 fn failed(what: &str) -> impl Fn(Status) -> String + '_ {
     move |status| describe(what, &status)
-}
-
-/// Runs `future` to completion on a new multi-threaded runtime (for the binaries).
-pub fn block_on<F: Future>(future: F) -> std::io::Result<F::Output> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    Ok(runtime.block_on(future))
 }
 
 #[cfg(test)]

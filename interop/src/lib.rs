@@ -12,13 +12,12 @@
 //!   `--bearer_token`), which prints `PASS case`, `SKIP case: why` or `FAIL case: why`.
 //! - [`pb`]: the messages and clients generated from `proto/grpc/testing/*.proto` (same
 //!   package, names and field numbers as the published definitions).
-//! - [`codec`]: how both ends see each received message's Compressed-Flag, which the
-//!   compression cases check.
 //! - [`flags`]: the reference binaries' flag syntax.
 //! - [`certs`]: the repository's test CA and server certificate.
 
+use std::future::Future;
+
 pub mod client;
-pub mod codec;
 pub mod flags;
 pub mod server;
 
@@ -45,4 +44,12 @@ pub mod certs {
     /// Its private key.
     pub const SERVER_KEY: &[u8] =
         include_bytes!("../../crates/grpc-transport/tests/data/server.key");
+}
+
+/// Runs `future` to completion on a new multi-threaded runtime (what the binaries do).
+pub fn block_on<F: Future>(future: F) -> std::io::Result<F::Output> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    Ok(runtime.block_on(future))
 }

@@ -13,28 +13,24 @@
 //! | UnimplementedCall | UNIMPLEMENTED |
 //!
 //! Every method echoes `x-grpc-test-echo-initial` into the response headers and
-//! `x-grpc-test-echo-trailing-bin` into the trailers ("Echo Metadata"). A request whose
-//! `expect_compressed` is set and does not match how the message arrived fails with
-//! INVALID_ARGUMENT (both ways, as gRPC C++'s server). `grpc.testing.UnimplementedService`
+//! `x-grpc-test-echo-trailing-bin` into the trailers ("Echo Metadata"), whatever status the
+//! call ends with ([`bind`] installs [`echo_interceptor`], which does it for every call). A
+//! request whose `expect_compressed` is set and does not match how the message arrived fails
+//! with INVALID_ARGUMENT (both ways, as gRPC C++'s server). `grpc.testing.UnimplementedService`
 //! is not served, so calls to it get UNIMPLEMENTED from the router.
 //!
-//! # Why the routes are written by hand
+//! # Compression
 //!
-//! Generated server code registers each method with the protobuf codec and the adapter of
-//! its kind. Two interop features need more than that:
+//! The server accepts every built-in encoding on requests and compresses responses with gzip
+//! when the client accepts it. Each handler sees how its request messages arrived
+//! ([`ReceivedCompressed`] in a unary request's extensions,
+//! [`Streaming::last_message_compressed`] per streamed message) and chooses per response
+//! message: [`CompressResponse`] in a unary or client-streaming response's extensions,
+//! [`ResponseSink::set_compression`] per streamed message. Responses go uncompressed unless
+//! the request asks for compression.
 //!
-//! - **Seeing whether a request message came compressed.** The routes decode with
-//!   [`FlagCodec`], which with the server's [`marked_encodings`] tells each message's
-//!   Compressed-Flag (see [`crate::codec`]).
-//! - **Choosing compression per response message.** grpc-server does that through
-//!   [`ResponseSink::set_compression`] (the server compresses with gzip whenever the client
-//!   accepts it, and each message may opt out), but a *unary* response is encoded by the
-//!   unary adapter with the call's encoding and no per-message switch. So UnaryCall,
-//!   CacheableUnaryCall and StreamingInputCall are registered as streaming routes that send
-//!   exactly one message: on the wire a server-streaming (or bidi) response with one message
-//!   is exactly a unary (or client-streaming) one, and the server already reads exactly one
-//!   request message for server-streaming routes. Responses go uncompressed unless the
-//!   request asks for compression.
+//! The routes are registered by hand, each with the adapter of its kind, as generated server
+//! code would.
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -43,11 +39,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use grpc_core::codec::ProstCodec;
 use grpc_server::{
-    BoundServer, Code, Extensions, GrpcService, Metadata, Request, Response, ResponseSink, Routes,
-    Server, Status, Streaming,
+    BoundServer, Code, CompressResponse, GrpcService, Interceptor, Metadata, Next,
+    ReceivedCompressed, Request, Response, ResponseSink, Routes, Server, ServerCall, Status,
+    Streaming, interceptor_fn,
 };
 
-use crate::codec::{FlagCodec, Received, marked_encodings};
 use crate::flags::{FlagError, Flags, Kind};
 use crate::pb::{
     BoolValue, EchoStatus, Empty, Payload, PayloadType, SimpleRequest, SimpleResponse,
@@ -173,8 +169,8 @@ pub(crate) fn read_file(flag: &str, path: &str) -> Result<Vec<u8>, FlagError> {
 /// yet: the bound address and a shutdown handle are known before it runs.
 pub async fn bind(options: &ServerOptions) -> io::Result<BoundServer> {
     let mut builder = Server::builder()
-        .accept_compressed(marked_encodings())
         .send_compressed("gzip")
+        .interceptor(echo_interceptor())
         .add_service(TestService);
     if let Some(tls) = &options.tls {
         builder = builder.tls_pem(&tls.cert_pem, &tls.key_pem)?;
@@ -249,37 +245,27 @@ impl GrpcService for TestService {
         routes.unary(
             paths::EMPTY_CALL,
             ProstCodec::<Empty, Empty>::new(),
-            |request: Request<Empty>| async move {
-                let mut headers = Metadata::new();
-                let mut trailers = Metadata::new();
-                echo_metadata(request.metadata(), &mut headers, &mut trailers);
-                Ok(Response::from_parts(
-                    headers,
-                    Extensions::new(),
-                    Empty {},
-                    trailers,
-                ))
-            },
+            |_request: Request<Empty>| async move { Ok(Response::new(Empty {})) },
         );
-        routes.server_streaming(
+        routes.unary(
             paths::UNARY_CALL,
-            FlagCodec::<SimpleResponse, SimpleRequest>::new(),
-            |request, sink| Box::pin(unary_call(request, sink)),
+            ProstCodec::<SimpleResponse, SimpleRequest>::new(),
+            unary_call,
         );
-        routes.server_streaming(
+        routes.unary(
             paths::CACHEABLE_UNARY_CALL,
-            FlagCodec::<SimpleResponse, SimpleRequest>::new(),
-            |request, sink| Box::pin(cacheable_unary_call(request, sink)),
+            ProstCodec::<SimpleResponse, SimpleRequest>::new(),
+            cacheable_unary_call,
         );
         routes.server_streaming(
             paths::STREAMING_OUTPUT_CALL,
             ProstCodec::<StreamingOutputCallResponse, StreamingOutputCallRequest>::new(),
             |request, sink| Box::pin(streaming_output_call(request, sink)),
         );
-        routes.streaming(
+        routes.client_streaming(
             paths::STREAMING_INPUT_CALL,
-            FlagCodec::<StreamingInputCallResponse, StreamingInputCallRequest>::new(),
-            |request, sink| Box::pin(streaming_input_call(request, sink)),
+            ProstCodec::<StreamingInputCallResponse, StreamingInputCallRequest>::new(),
+            streaming_input_call,
         );
         routes.streaming(
             paths::FULL_DUPLEX_CALL,
@@ -303,16 +289,10 @@ impl GrpcService for TestService {
     }
 }
 
-async fn unary_call(
-    request: Request<Received<SimpleRequest>>,
-    sink: &mut ResponseSink<SimpleResponse>,
-) -> Result<(), Status> {
-    echo_into_sink(request.metadata(), sink);
-    let Received {
-        message,
-        compressed,
-    } = request.get_ref();
-    check_compression(message.expect_compressed.as_ref(), *compressed)?;
+async fn unary_call(request: Request<SimpleRequest>) -> Result<Response<SimpleResponse>, Status> {
+    let message = request.get_ref();
+    let compressed = ReceivedCompressed::of(request.extensions());
+    check_compression(message.expect_compressed.as_ref(), compressed)?;
     if let Some(status) = requested_status(message.response_status.as_ref()) {
         return Err(status);
     }
@@ -329,74 +309,69 @@ async fn unary_call(
         },
         ..SimpleResponse::default()
     };
-    sink.set_compression(is_true(message.response_compressed.as_ref()));
-    sink.send(response).await
+    let compress = is_true(message.response_compressed.as_ref());
+    Ok(compressed_if(compress, Response::new(response)))
 }
 
 async fn cacheable_unary_call(
-    request: Request<Received<SimpleRequest>>,
-    sink: &mut ResponseSink<SimpleResponse>,
-) -> Result<(), Status> {
-    echo_into_sink(request.metadata(), sink);
-    sink.metadata_mut()
-        .insert("cache-control", "max-age=60, public")
-        .map_err(|e| Status::internal(e.to_string()))?;
+    request: Request<SimpleRequest>,
+) -> Result<Response<SimpleResponse>, Status> {
     // Any value that differs from call to call will do: a cache in front is what makes two
     // answers equal.
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
         .as_nanos();
-    let response = SimpleResponse {
+    let mut response = Response::new(SimpleResponse {
         payload: Some(Payload {
             r#type: PayloadType::Compressable.into(),
             body: Bytes::from(nanos.to_string()),
         }),
         ..SimpleResponse::default()
-    };
-    sink.set_compression(is_true(
-        request.get_ref().message.response_compressed.as_ref(),
-    ));
-    sink.send(response).await
+    });
+    response
+        .metadata_mut()
+        .insert("cache-control", "max-age=60, public")
+        .map_err(|e| Status::internal(e.to_string()))?;
+    let compress = is_true(request.get_ref().response_compressed.as_ref());
+    Ok(compressed_if(compress, response))
+}
+
+/// `response`, its message compressed only if `compress` (and the client accepts gzip).
+fn compressed_if<T>(compress: bool, mut response: Response<T>) -> Response<T> {
+    response.extensions_mut().insert(CompressResponse(compress));
+    response
 }
 
 async fn streaming_output_call(
     request: Request<StreamingOutputCallRequest>,
     sink: &mut ResponseSink<StreamingOutputCallResponse>,
 ) -> Result<(), Status> {
-    echo_into_sink(request.metadata(), sink);
     respond(request.get_ref(), sink).await
 }
 
 async fn streaming_input_call(
-    request: Request<Streaming<Received<StreamingInputCallRequest>>>,
-    sink: &mut ResponseSink<StreamingInputCallResponse>,
-) -> Result<(), Status> {
-    echo_into_sink(request.metadata(), sink);
+    request: Request<Streaming<StreamingInputCallRequest>>,
+) -> Result<Response<StreamingInputCallResponse>, Status> {
     let mut requests = request.into_inner();
     let mut total = 0usize;
-    while let Some(Received {
-        message,
-        compressed,
-    }) = requests.message().await?
-    {
+    while let Some(message) = requests.message().await? {
+        let compressed = requests.last_message_compressed();
         check_compression(message.expect_compressed.as_ref(), compressed)?;
         total += message.payload.map_or(0, |payload| payload.body.len());
     }
     let aggregated_payload_size = i32::try_from(total)
         .map_err(|_| Status::out_of_range(format!("{total} payload octets do not fit an int32")))?;
-    sink.set_compression(false);
-    sink.send(StreamingInputCallResponse {
+    let response = Response::new(StreamingInputCallResponse {
         aggregated_payload_size,
-    })
-    .await
+    });
+    Ok(compressed_if(false, response))
 }
 
 async fn full_duplex_call(
     request: Request<Streaming<StreamingOutputCallRequest>>,
     sink: &mut ResponseSink<StreamingOutputCallResponse>,
 ) -> Result<(), Status> {
-    echo_into_sink(request.metadata(), sink);
     let mut requests = request.into_inner();
     while let Some(message) = requests.message().await? {
         respond(&message, sink).await?;
@@ -408,7 +383,6 @@ async fn half_duplex_call(
     request: Request<Streaming<StreamingOutputCallRequest>>,
     sink: &mut ResponseSink<StreamingOutputCallResponse>,
 ) -> Result<(), Status> {
-    echo_into_sink(request.metadata(), sink);
     let mut requests = request.into_inner();
     let mut buffered = Vec::new();
     while let Some(message) = requests.message().await? {
@@ -444,13 +418,17 @@ async fn respond(
     Ok(())
 }
 
-/// Copies the echo keys of `request` into the response headers and trailers of `sink`.
-fn echo_into_sink<T>(request: &Metadata, sink: &mut ResponseSink<T>) {
-    let mut headers = Metadata::new();
-    let mut trailers = Metadata::new();
-    echo_metadata(request, &mut headers, &mut trailers);
-    sink.metadata_mut().extend(headers);
-    sink.trailers_mut().extend(trailers);
+/// The interceptor that answers "Echo Metadata" on every call (see [`echo_metadata`]). The
+/// response headers and trailers an interceptor adds go out whatever status the call ends
+/// with, even one the handler returns before sending anything.
+pub fn echo_interceptor() -> impl Interceptor {
+    interceptor_fn(|mut call: ServerCall, next: Next| {
+        let (mut headers, mut trailers) = (Metadata::new(), Metadata::new());
+        echo_metadata(call.metadata(), &mut headers, &mut trailers);
+        call.response_headers_mut().extend(headers);
+        call.response_trailers_mut().extend(trailers);
+        next.run(call)
+    })
 }
 
 /// "Echo Metadata": `x-grpc-test-echo-initial` goes back as a response header and

@@ -84,8 +84,8 @@ fn plaintext_cases_through_the_binaries() {
         "--test_case",
         "client_compressed_streaming",
     ]);
-    assert!(stdout(&output).starts_with("FAIL client_compressed_streaming: "));
-    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(stdout(&output), "PASS client_compressed_streaming\n");
+    assert!(output.status.success());
 }
 
 #[test]

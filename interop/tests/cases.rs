@@ -75,8 +75,6 @@ cases! {
     client_compressed_unary: Expect::Pass, Expect::Pass;
     server_compressed_unary: Expect::Pass, Expect::Pass;
     client_streaming: Expect::Pass, Expect::Pass;
-    #[ignore = "grpc-client cannot send an uncompressed message on a compressed request \
-                stream: RequestSink has no per-message compression switch"]
     client_compressed_streaming: Expect::Pass, Expect::Pass;
     server_streaming: Expect::Pass, Expect::Pass;
     server_compressed_streaming: Expect::Pass, Expect::Pass;
@@ -95,21 +93,17 @@ cases! {
 }
 
 /// `--test_case all` in process: every case in order on one channel, as the binary runs
-/// them (except the one a library gap makes fail, which has its own ignored tests).
+/// them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn all_cases_on_one_channel() {
     for tls in [false, true] {
         let server = TestServer::start(tls).await;
-        let cases: Vec<Case> = Case::ALL
-            .into_iter()
-            .filter(|&case| case != Case::ClientCompressedStreaming)
-            .collect();
         let mut reported = Vec::new();
-        let outcomes = run_cases(&server.client_options(), &cases, |case, _| {
+        let outcomes = run_cases(&server.client_options(), &Case::ALL, |case, _| {
             reported.push(case);
         })
         .await;
-        assert_eq!(reported, cases, "cases ran out of order");
+        assert_eq!(reported, Case::ALL, "cases ran out of order");
         for (case, outcome) in outcomes {
             let expect = match case {
                 Case::CacheableUnary => NO_CACHE,
@@ -118,21 +112,6 @@ async fn all_cases_on_one_channel() {
             };
             assert_outcome(case, &outcome, expect);
         }
-    }
-}
-
-/// The parts of client_compressed_streaming that work today: the probe is refused and a
-/// compressed first message goes through; the case then reports the library gap.
-#[tokio::test]
-async fn client_compressed_streaming_fails_only_on_the_gap() {
-    let server = TestServer::start(false).await;
-    let outcome = run_case(&server.client_options(), Case::ClientCompressedStreaming).await;
-    match outcome {
-        Outcome::Fail(what) => assert!(
-            what.starts_with("grpc-client cannot send an uncompressed message"),
-            "{what}"
-        ),
-        other => panic!("expected the library-gap failure, got {other:?}"),
     }
 }
 

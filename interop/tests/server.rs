@@ -9,14 +9,13 @@ mod common;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use grpc_client::{CallOptions, Code, Request};
-use grpc_interop::codec::{FlagCodec, Received};
+use grpc_client::{CallOptions, Code, ReceivedCompressed, Request};
 use grpc_interop::pb::test_service_client::TestServiceClient;
 use grpc_interop::pb::{
     BoolValue, EchoStatus, Payload, ResponseParameters, SimpleRequest, SimpleResponse,
     StreamingInputCallRequest, StreamingOutputCallRequest,
 };
-use grpc_interop::server::{ECHO_INITIAL, ECHO_TRAILING, SERVER_ID, paths};
+use grpc_interop::server::{ECHO_INITIAL, ECHO_TRAILING, SERVER_ID};
 
 use common::TestServer;
 
@@ -132,7 +131,25 @@ async fn metadata_is_echoed_on_every_kind_and_with_errors() {
     let response = call.finish().await.unwrap();
     check(response.metadata(), response.trailers());
 
-    // An error status still carries the echoed trailer.
+    // An error status still carries the echoed trailer, and the echoed header went out
+    // before it.
+    let mut call = client.full_duplex_call(with_echo(())).await.unwrap();
+    call.send(StreamingOutputCallRequest {
+        response_status: Some(EchoStatus {
+            code: Code::NotFound.as_i32(),
+            message: "gone".into(),
+        }),
+        ..StreamingOutputCallRequest::default()
+    })
+    .await
+    .unwrap();
+    let status = call.message().await.unwrap_err();
+    assert_eq!((status.code(), status.message()), (Code::NotFound, "gone"));
+    assert_eq!(call.headers().get(ECHO_INITIAL), Some("i"));
+    assert_eq!(
+        &status.metadata().get_bin(ECHO_TRAILING).unwrap()[..],
+        b"\x00\x01"
+    );
     let status = client
         .unary_call(with_echo(SimpleRequest {
             response_status: Some(EchoStatus {
@@ -281,31 +298,71 @@ async fn expect_compressed_is_checked_both_ways() {
         Err(status) => Err(status),
     };
     assert_eq!(result.unwrap_err().code(), Code::InvalidArgument);
+
+    // And one that is as it says, among compressed ones: the flag is per message.
+    let mut request = Request::new(());
+    request
+        .extensions_mut()
+        .insert(CallOptions::new().compression("gzip"));
+    let mut call = client.streaming_input_call(request).await.unwrap();
+    for expect in [true, false, true] {
+        call.set_compression(expect);
+        call.send(message(expect)).await.unwrap();
+    }
+    let response = call.finish().await.unwrap();
+    assert_eq!(response.get_ref().aggregated_payload_size, 300);
 }
 
 #[tokio::test]
 async fn responses_are_compressed_only_when_asked() {
-    let server = TestServer::start(false).await;
-    let channel = server.channel().await;
+    let (_server, client) = client().await;
     for (asked, expected) in [(None, false), (Some(false), false), (Some(true), true)] {
         let request = SimpleRequest {
             response_size: 1000,
             response_compressed: asked.map(|value| BoolValue { value }),
             ..SimpleRequest::default()
         };
-        let response = channel
-            .unary(
-                Request::new(request),
-                paths::UNARY_CALL,
-                FlagCodec::<SimpleRequest, SimpleResponse>::new(),
-            )
-            .await
-            .unwrap();
-        let Received {
-            message,
-            compressed,
-        } = response.into_inner();
-        assert_eq!(compressed, expected, "response_compressed {asked:?}");
-        assert_eq!(message.payload.unwrap().body.len(), 1000);
+        let response = client.unary_call(request).await.unwrap();
+        // The client accepts gzip, so the call has an encoding and the marker is there.
+        let marker = response.extensions().get::<ReceivedCompressed>().copied();
+        assert_eq!(
+            marker,
+            Some(ReceivedCompressed(expected)),
+            "response_compressed {asked:?}"
+        );
+        assert_eq!(response.into_inner().payload.unwrap().body.len(), 1000);
     }
+
+    // StreamingInputCall answers uncompressed; StreamingOutputCall as each response asks.
+    let mut call = client.streaming_input_call(()).await.unwrap();
+    call.send(StreamingInputCallRequest::default())
+        .await
+        .unwrap();
+    let response = call.finish().await.unwrap();
+    assert_eq!(
+        response.extensions().get::<ReceivedCompressed>(),
+        Some(&ReceivedCompressed(false))
+    );
+    let compressed = |value| Some(BoolValue { value });
+    let request = StreamingOutputCallRequest {
+        response_parameters: [None, compressed(true), compressed(false)]
+            .into_iter()
+            .map(|compressed| ResponseParameters {
+                size: 100,
+                compressed,
+                ..ResponseParameters::default()
+            })
+            .collect(),
+        ..StreamingOutputCallRequest::default()
+    };
+    let mut stream = client
+        .streaming_output_call(request)
+        .await
+        .unwrap()
+        .into_inner();
+    let mut flags = Vec::new();
+    while stream.message().await.unwrap().is_some() {
+        flags.push(stream.last_message_compressed());
+    }
+    assert_eq!(flags, [false, true, false]);
 }

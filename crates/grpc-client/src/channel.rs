@@ -21,7 +21,10 @@ use crate::connection::{ConnectivityState, Subchannel};
 use crate::interceptor::{Interceptor, split_path};
 use crate::response::{ReadSettings, ResponseReader};
 use crate::service::UnaryService;
-use crate::streaming::{BidiStreamingCall, ClientStreamingCall, RequestSink, SinkParts, Streaming};
+use crate::streaming::{
+    BidiStreamingCall, ClientStreamingCall, RequestSink, SinkParts, Streaming,
+    single_response_extensions,
+};
 
 /// A connection to a gRPC server, and the calls made on it.
 ///
@@ -181,7 +184,7 @@ impl ChannelInner {
             };
             Ok(Response::from_parts(
                 reader.take_headers(),
-                Extensions::new(),
+                single_response_extensions(&reader),
                 message,
                 reader.take_trailers(),
             ))
@@ -289,6 +292,13 @@ impl Channel {
     }
 
     /// A unary call: one request message, one response message.
+    ///
+    /// The response's extensions hold a [`ReceivedCompressed`] marker when the response had
+    /// a `grpc-encoding`: whether the server compressed its message. Read it with
+    /// [`ReceivedCompressed::of`] (no marker: uncompressed).
+    ///
+    /// [`ReceivedCompressed`]: crate::ReceivedCompressed
+    /// [`ReceivedCompressed::of`]: crate::ReceivedCompressed::of
     pub async fn unary<C: Codec>(
         &self,
         request: Request<C::Encode>,

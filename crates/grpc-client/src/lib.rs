@@ -65,6 +65,17 @@
 //! stream is reset with CANCEL. Dropping a call future or a call handle before the call is
 //! over cancels it the same way.
 //!
+//! # Compression
+//!
+//! A call compresses its request messages with [`CallOptions::compression`] or the
+//! channel's [`send_compressed`](ChannelBuilder::send_compressed) encoding, and accepts
+//! responses in any encoding of [`accept_compressed`](ChannelBuilder::accept_compressed).
+//! The Compressed-Flag is per message: [`RequestSink::set_compression`] (also on
+//! [`ClientStreamingCall`] and [`BidiStreamingCall`]) sends the following messages of a
+//! stream uncompressed or compressed again, and [`Streaming::last_message_compressed`] tells
+//! how each response message arrived; for unary and client-streaming calls a
+//! [`ReceivedCompressed`] marker in the [`Response`]'s extensions does.
+//!
 //! # Credentials
 //!
 //! [`ChannelBuilder::call_credentials`] and [`CallOptions::credentials`] add metadata (such
@@ -97,6 +108,7 @@ pub use grpc_core::codec;
 /// Compression: the [`Encodings`](grpc_core::compression::Encodings) set and the compressors,
 /// re-exported from grpc-core.
 pub use grpc_core::compression;
+pub use grpc_core::message::ReceivedCompressed;
 pub use grpc_core::{Code, Extensions, IntoRequest, Metadata, Request, Response, Status};
 pub use interceptor::{CallContext, Interceptor, InterceptorFn, interceptor_fn};
 pub use options::CallOptions;

@@ -29,7 +29,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
-use grpc_core::message::MessageDecoder;
+use grpc_core::message::{MessageDecoder, ReceivedCompressed};
 use grpc_core::{Code, Encodings, Metadata, Status, headers};
 use grpc_transport::driver::{Error, RecvStream};
 use grpc_transport::hpack::HeaderField;
@@ -129,6 +129,21 @@ impl ResponseReader {
     /// The final status, if the call is over.
     pub(crate) fn outcome(&self) -> Option<&Status> {
         self.outcome.as_ref()
+    }
+
+    /// Whether the message returned last arrived compressed (`false` before the first).
+    pub(crate) fn last_message_compressed(&self) -> bool {
+        self.decoder
+            .as_ref()
+            .is_some_and(MessageDecoder::last_message_compressed)
+    }
+
+    /// How the message returned last arrived, as the marker for a single response: `None`
+    /// when the response has no `grpc-encoding` (see [`ReceivedCompressed`]).
+    pub(crate) fn received_compressed(&self) -> Option<ReceivedCompressed> {
+        let decoder = self.decoder.as_ref()?;
+        decoder.encoding()?;
+        Some(ReceivedCompressed(decoder.last_message_compressed()))
     }
 
     pub(crate) fn never_processed(&self) -> bool {

@@ -12,7 +12,7 @@ use std::task::{Context, Poll, ready};
 use bytes::{Bytes, BytesMut};
 use grpc_core::codec::{DecodeMessage, EncodeMessage};
 use grpc_core::message::MessageEncoder;
-use grpc_core::{Metadata, Response, Status};
+use grpc_core::{Extensions, Metadata, Response, Status};
 use grpc_transport::ErrorCode;
 use grpc_transport::driver::SendStream;
 use tokio::time::Instant;
@@ -76,6 +76,13 @@ impl<T> Streaming<T> {
         self.reader.outcome()
     }
 
+    /// Whether the message [`message`](Streaming::message) returned last arrived compressed
+    /// (its Compressed-Flag was 1); `false` before the first message. A server may compress
+    /// some messages of a call and not others (`compression.md`).
+    pub fn last_message_compressed(&self) -> bool {
+        self.reader.last_message_compressed()
+    }
+
     fn poll_message(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<T>, Status>> {
         let Some(payload) = ready!(self.reader.poll_message(cx))? else {
             return Poll::Ready(Ok(None));
@@ -124,6 +131,11 @@ impl<T> fmt::Debug for Streaming<T> {
 /// Sending waits while the connection's send buffer for the stream is full (flow-control
 /// backpressure). Dropping the sink before `close_send` cancels the call (RST_STREAM
 /// CANCEL): half-closing is explicit.
+///
+/// When the call compresses ([`CallOptions::compression`](crate::CallOptions::compression)
+/// or the channel's [`send_compressed`](crate::ChannelBuilder::send_compressed)), every
+/// message is compressed unless [`set_compression`](RequestSink::set_compression) switched
+/// that off for the messages that follow.
 pub struct RequestSink<T> {
     send: Option<SendStream>,
     slot: Arc<SendSlot>,
@@ -164,6 +176,16 @@ impl<T> RequestSink<T> {
             closing: false,
             closed: false,
         }
+    }
+
+    /// Compresses the following messages (`true`, the default) or sends them uncompressed
+    /// (`false`), for calls that compress (`compression.md`, "Specific Disabling of
+    /// Compression": keep secrets apart from attacker-controlled data, against CRIME/BEAST-style
+    /// attacks). An uncompressed message goes out with Compressed-Flag 0 on the same stream;
+    /// the call's `grpc-encoding` does not change. On a call without compression this does
+    /// nothing: `true` cannot turn compression on once the headers are out.
+    pub fn set_compression(&mut self, enabled: bool) {
+        self.encoder.set_compression(enabled);
     }
 
     /// Sends one request message. A message over the send limit fails with
@@ -269,9 +291,21 @@ impl<T> Drop for RequestSink<T> {
 impl<T> fmt::Debug for RequestSink<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RequestSink")
+            .field("encoder", &self.encoder)
             .field("closed", &self.closed)
             .finish_non_exhaustive()
     }
+}
+
+/// The extensions of a response with one message: the
+/// [`ReceivedCompressed`](crate::ReceivedCompressed) marker when the response had
+/// a `grpc-encoding`, else none (empty extensions do not allocate).
+pub(crate) fn single_response_extensions(reader: &ResponseReader) -> Extensions {
+    let mut extensions = Extensions::new();
+    if let Some(received) = reader.received_compressed() {
+        extensions.insert(received);
+    }
+    extensions
 }
 
 /// A client-streaming call in progress: [`send`](ClientStreamingCall::send) request
@@ -297,6 +331,12 @@ impl<Req, Resp> ClientStreamingCall<Req, Resp> {
         }
     }
 
+    /// Compresses the following request messages or not (see
+    /// [`RequestSink::set_compression`]).
+    pub fn set_compression(&mut self, enabled: bool) {
+        self.sink.set_compression(enabled);
+    }
+
     /// Sends one request message. If the server already ended the call with an error,
     /// fails with that status. If it ended the call with OK (it answered before reading
     /// every request), fails too, and [`finish`](ClientStreamingCall::finish) returns the
@@ -309,7 +349,9 @@ impl<Req, Resp> ClientStreamingCall<Req, Resp> {
     }
 
     /// Half-closes the call and waits for the response: headers, exactly one message,
-    /// trailers.
+    /// trailers. The response's extensions hold a
+    /// [`ReceivedCompressed`](crate::ReceivedCompressed) marker when the
+    /// response had a `grpc-encoding` (see [`Channel::unary`](crate::Channel::unary)).
     pub async fn finish(mut self) -> Result<Response<Resp>, Status> {
         if let Err(status) = self.sink.close_send().await {
             // A server that answered early may have closed the stream already: its
@@ -340,7 +382,7 @@ impl<Req, Resp> ClientStreamingCall<Req, Resp> {
         let reader = responses.reader_mut();
         Ok(Response::from_parts(
             reader.take_headers(),
-            grpc_core::Extensions::new(),
+            single_response_extensions(reader),
             message,
             reader.take_trailers(),
         ))
@@ -407,6 +449,12 @@ impl<Req, Resp> BidiStreamingCall<Req, Resp> {
         BidiStreamingCall { sink, responses }
     }
 
+    /// Compresses the following request messages or not (see
+    /// [`RequestSink::set_compression`]).
+    pub fn set_compression(&mut self, enabled: bool) {
+        self.sink.set_compression(enabled);
+    }
+
     /// Sends one request message (see [`RequestSink::send`]).
     pub async fn send(&mut self, message: Req) -> Result<(), Status> {
         self.sink.send(message).await
@@ -420,6 +468,12 @@ impl<Req, Resp> BidiStreamingCall<Req, Resp> {
     /// The next response message; `Ok(None)` once the call ended with OK.
     pub async fn message(&mut self) -> Result<Option<Resp>, Status> {
         self.responses.message().await
+    }
+
+    /// Whether the response message returned last arrived compressed (see
+    /// [`Streaming::last_message_compressed`]).
+    pub fn last_message_compressed(&self) -> bool {
+        self.responses.last_message_compressed()
     }
 
     /// The response headers' custom metadata; empty until they arrive (after the first

@@ -10,7 +10,7 @@
 //! | [`framing`] | Length-Prefixed-Message decoder | `PROTOCOL-HTTP2.md` "Length-Prefixed-Message" |
 //! | [`codec`] | [`Codec`] and its type-erased halves, prost and raw-bytes codecs | — |
 //! | [`compression`] | gzip, deflate (zlib), zstd; `grpc-accept-encoding` | `compression.md` |
-//! | [`message`] | codec + compression + framing, both directions | — |
+//! | [`message`] | codec + compression + framing, both directions; the Compressed-Flag per message ([`message::ReceivedCompressed`]) | `compression.md` |
 //! | [`timeout`] | `grpc-timeout` values | `PROTOCOL-HTTP2.md` "Requests" |
 //! | [`percent`] | `grpc-message` percent-encoding | `PROTOCOL-HTTP2.md` "Responses" |
 //! | [`credentials`] | per-call credentials | — |

@@ -4,6 +4,11 @@
 //! Sending: message → [`Codec::encode`] → optional compression → 5-octet prefix + payload.
 //! Receiving: DATA payloads → [`FrameDecoder`] → optional decompression → payload for
 //! [`Codec::decode`].
+//!
+//! The Compressed-Flag is per message (`compression.md`): a call with an encoding may send
+//! some messages uncompressed ([`MessageEncoder::set_compression`]), and a receiver can tell
+//! how each one came ([`MessageDecoder::last_message_compressed`], and [`ReceivedCompressed`]
+//! where the client and server hand out a single message).
 
 use std::fmt;
 use std::sync::Arc;
@@ -13,6 +18,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use crate::Status;
 use crate::codec::Codec;
 use crate::compression::{Compressor, DecompressError};
+use crate::extensions::Extensions;
 use crate::framing::{FrameDecoder, HEADER_LEN};
 
 /// Encodes outgoing messages into Length-Prefixed-Messages.
@@ -21,6 +27,8 @@ use crate::framing::{FrameDecoder, HEADER_LEN};
 /// message costs no allocation beyond what the codec and compressor need themselves.
 pub struct MessageEncoder {
     compressor: Option<Arc<dyn Compressor>>,
+    /// Compress the next messages (when there is a compressor).
+    compress: bool,
     max_message_size: usize,
     scratch: BytesMut,
 }
@@ -31,20 +39,36 @@ impl MessageEncoder {
     pub fn new(compressor: Option<Arc<dyn Compressor>>, max_message_size: usize) -> Self {
         MessageEncoder {
             compressor,
+            compress: true,
             max_message_size,
             scratch: BytesMut::new(),
         }
     }
 
-    /// The compressor, if any (its name goes in `grpc-encoding`).
+    /// The compressor, if any (its name goes in `grpc-encoding`, whether or not a given
+    /// message is compressed).
     pub fn compressor(&self) -> Option<&Arc<dyn Compressor>> {
         self.compressor.as_ref()
     }
 
-    /// Encodes `item` with `codec`, compresses it if a compressor is set, and appends prefix and
-    /// payload to `out`. A payload (as sent, i.e. after compression) over the limit gives
-    /// RESOURCE_EXHAUSTED ("trying to send message larger than max (N vs. M)") and leaves `out`
-    /// as it was. Empty messages are sent uncompressed (the flag is per message).
+    /// Compresses the following messages (`true`, the default) or sends them uncompressed
+    /// with Compressed-Flag 0 (`compression.md`, "Specific Disabling of Compression"). Without
+    /// a compressor every message is uncompressed whatever this says.
+    pub fn set_compression(&mut self, enabled: bool) {
+        self.compress = enabled;
+    }
+
+    /// Whether the next message will be compressed: there is a compressor and compression
+    /// is not switched off.
+    pub fn compresses(&self) -> bool {
+        self.compress && self.compressor.is_some()
+    }
+
+    /// Encodes `item` with `codec`, compresses it if a compressor is set (and compression is
+    /// not [switched off](Self::set_compression)), and appends prefix and payload to `out`. A
+    /// payload (as sent, i.e. after compression) over the limit gives RESOURCE_EXHAUSTED
+    /// ("trying to send message larger than max (N vs. M)") and leaves `out` as it was. Empty
+    /// messages are sent uncompressed (the flag is per message).
     pub fn encode<C: Codec>(
         &mut self,
         codec: &C,
@@ -68,7 +92,8 @@ impl MessageEncoder {
         out: &mut BytesMut,
         start: usize,
     ) -> Result<(), Status> {
-        let compressed = match &self.compressor {
+        let compressor = self.compressor.as_ref().filter(|_| self.compress);
+        let compressed = match compressor {
             None => {
                 codec.encode(item, out)?;
                 false
@@ -122,6 +147,7 @@ impl fmt::Debug for MessageEncoder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MessageEncoder")
             .field("compressor", &self.compressor.as_ref().map(|c| c.name()))
+            .field("compress", &self.compress)
             .field("max_message_size", &self.max_message_size)
             .finish()
     }
@@ -133,6 +159,8 @@ pub struct MessageDecoder {
     encoding: Option<Arc<dyn Compressor>>,
     max_message_size: usize,
     scratch: BytesMut,
+    /// The Compressed-Flag of the message `next_message` returned last.
+    last_compressed: bool,
 }
 
 impl MessageDecoder {
@@ -144,7 +172,20 @@ impl MessageDecoder {
             encoding,
             max_message_size,
             scratch: BytesMut::new(),
+            last_compressed: false,
         }
+    }
+
+    /// The compressor named by the stream's `grpc-encoding`, if any.
+    pub fn encoding(&self) -> Option<&Arc<dyn Compressor>> {
+        self.encoding.as_ref()
+    }
+
+    /// Whether the message [`next_message`](Self::next_message) returned last arrived
+    /// compressed (its Compressed-Flag was 1), including an empty one; `false` before the
+    /// first message. Errors leave it as it was.
+    pub fn last_message_compressed(&self) -> bool {
+        self.last_compressed
     }
 
     /// Adds the next DATA payload of the stream.
@@ -168,6 +209,7 @@ impl MessageDecoder {
             return Ok(None);
         };
         if !frame.compressed {
+            self.last_compressed = false;
             return Ok(Some(frame.data));
         }
         let Some(compressor) = &self.encoding else {
@@ -177,11 +219,15 @@ impl MessageDecoder {
             ));
         };
         if frame.data.is_empty() {
+            self.last_compressed = true;
             return Ok(Some(Bytes::new()));
         }
         self.scratch.clear();
         match compressor.decompress(&frame.data, &mut self.scratch, self.max_message_size) {
-            Ok(()) => Ok(Some(self.scratch.split().freeze())),
+            Ok(()) => {
+                self.last_compressed = true;
+                Ok(Some(self.scratch.split().freeze()))
+            }
             Err(DecompressError::TooLarge) => {
                 self.scratch = BytesMut::new();
                 Err(Status::resource_exhausted(format!(
@@ -213,5 +259,38 @@ impl fmt::Debug for MessageDecoder {
             .field("max_message_size", &self.max_message_size)
             .field("buffered", &self.frames.buffered())
             .finish()
+    }
+}
+
+/// Whether the one message of a call arrived compressed (its Compressed-Flag was 1): a marker
+/// in the [`Extensions`] of what carries that message.
+///
+/// - grpc-server puts it in the handler's `Request` of unary and server-streaming methods
+///   (streaming requests tell per message: `Streaming::last_message_compressed`).
+/// - grpc-client puts it in the `Response` of unary and client-streaming calls (streamed
+///   responses: `Streaming::last_message_compressed`).
+///
+/// It is there only when the stream had a `grpc-encoding`: without one a message cannot be
+/// compressed (a set flag fails the call), and the marker is left out so that calls without
+/// compression pay nothing for it. So read it with [`ReceivedCompressed::of`], which takes a
+/// missing marker for "not compressed":
+///
+/// ```
+/// use grpc_core::Request;
+/// use grpc_core::message::ReceivedCompressed;
+///
+/// let mut request = Request::new(());
+/// assert!(!ReceivedCompressed::of(request.extensions()));
+/// request.extensions_mut().insert(ReceivedCompressed(true));
+/// assert!(ReceivedCompressed::of(request.extensions()));
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct ReceivedCompressed(pub bool);
+
+impl ReceivedCompressed {
+    /// Whether `extensions` say the message arrived compressed: the marker's value, `false`
+    /// without a marker.
+    pub fn of(extensions: &Extensions) -> bool {
+        extensions.get::<ReceivedCompressed>().is_some_and(|c| c.0)
     }
 }

@@ -83,6 +83,75 @@ fn compressed_flag_is_set_only_when_compressing() {
 }
 
 #[test]
+fn compression_switches_per_message_and_the_decoder_tells_each_flag() {
+    for c in compressors() {
+        let mut enc = MessageEncoder::new(c.clone(), usize::MAX);
+        assert_eq!(enc.compresses(), c.is_some());
+        let mut wire = BytesMut::new();
+        let mut expected = Vec::new();
+        for (enabled, len) in [
+            (true, 100),
+            (false, 200),
+            (false, 0),
+            (true, 300),
+            (true, 0),
+        ] {
+            enc.set_compression(enabled);
+            // Without a compressor, enabling compresses nothing.
+            assert_eq!(enc.compresses(), enabled && c.is_some());
+            let start = wire.len();
+            enc.encode(&BytesCodec, payload(len), &mut wire).unwrap();
+            let flag = enabled && c.is_some() && len > 0;
+            assert_eq!(wire[start], u8::from(flag), "{} {enabled} {len}", name(&c));
+            expected.push((payload(len), flag));
+        }
+        // The stream's encoding stays what it was: the decoder needs it for the flagged
+        // messages and takes the others as they are.
+        let mut dec = MessageDecoder::new(c.clone(), MIB);
+        assert_eq!(
+            dec.encoding().map(|c| c.name()),
+            c.as_ref().map(|c| c.name())
+        );
+        assert!(!dec.last_message_compressed(), "before any message");
+        dec.push(wire.freeze());
+        let mut got = Vec::new();
+        while let Some(m) = dec.next_message().unwrap() {
+            got.push((m, dec.last_message_compressed()));
+        }
+        assert_eq!(got, expected, "{}", name(&c));
+    }
+}
+
+#[test]
+fn an_empty_message_with_the_flag_set_reads_as_compressed() {
+    for c in compressors().into_iter().flatten() {
+        let mut dec = MessageDecoder::new(Some(c.clone()), MIB);
+        dec.push(Bytes::from_static(&[0, 0, 0, 0, 1, b'x', 1, 0, 0, 0, 0]));
+        assert_eq!(dec.next_message().unwrap().unwrap(), "x");
+        assert!(!dec.last_message_compressed());
+        assert_eq!(dec.next_message().unwrap().unwrap(), "");
+        assert!(dec.last_message_compressed(), "{}", c.name());
+        // An error does not change what the last message was.
+        dec.push(Bytes::from_static(&[2, 0, 0, 0, 0]));
+        assert!(dec.next_message().is_err());
+        assert!(dec.last_message_compressed());
+    }
+}
+
+#[test]
+fn received_compressed_reads_a_missing_marker_as_uncompressed() {
+    use grpc_core::Extensions;
+    use grpc_core::message::ReceivedCompressed;
+
+    let mut extensions = Extensions::new();
+    assert!(!ReceivedCompressed::of(&extensions));
+    extensions.insert(ReceivedCompressed(false));
+    assert!(!ReceivedCompressed::of(&extensions));
+    extensions.insert(ReceivedCompressed(true));
+    assert!(ReceivedCompressed::of(&extensions));
+}
+
+#[test]
 fn large_repetitive_message_shrinks() {
     for c in compressors().into_iter().flatten() {
         let mut enc = MessageEncoder::new(Some(c.clone()), usize::MAX);

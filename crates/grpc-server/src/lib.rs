@@ -12,6 +12,14 @@
 //! - Deadlines from `grpc-timeout` (the handler is dropped and the client gets
 //!   DEADLINE_EXCEEDED), cancellation by the client (RST_STREAM: the handler is dropped),
 //!   response headers and trailers, trailers-only responses for immediate errors.
+//! - Compression: request messages in any encoding the server
+//!   [accepts](ServerBuilder::accept_compressed), responses in the
+//!   [`send_compressed`](ServerBuilder::send_compressed) encoding when the client accepts it.
+//!   Handlers decide per message: [`ResponseSink::set_compression`] for streamed responses,
+//!   [`CompressResponse`] in the extensions of a unary or client-streaming handler's
+//!   [`Response`]. They also see how each request message arrived:
+//!   [`Streaming::last_message_compressed`], or a [`ReceivedCompressed`] marker in the
+//!   extensions of a unary or server-streaming handler's [`Request`].
 //! - Limits: 4 MiB per request message by default and an optional limit on response
 //!   messages (RESOURCE_EXHAUSTED on every kind of call), a 16 KiB request header limit
 //!   (HTTP 431 above it), max concurrent streams, connection idle and age limits.
@@ -156,9 +164,10 @@ pub use grpc_core::codec;
 /// Compression: the [`Encodings`](grpc_core::compression::Encodings) set and the compressors,
 /// re-exported from grpc-core.
 pub use grpc_core::compression;
+pub use grpc_core::message::ReceivedCompressed;
 pub use grpc_core::{Code, Extensions, Metadata, Request, Response, Status};
 pub use interceptor::{Interceptor, InterceptorFn, Next, interceptor_fn};
-pub use routes::{GrpcService, Router, Routes};
+pub use routes::{CompressResponse, GrpcService, Router, Routes};
 pub use shutdown::ServerHandle;
 pub use sink::ResponseSink;
 pub use streaming::Streaming;

@@ -27,6 +27,39 @@ pub trait GrpcService: Send + 'static {
     fn register(self, routes: &mut Routes);
 }
 
+/// Whether the response message of a unary or client-streaming handler is compressed: put
+/// it in the extensions of the [`Response`] the handler returns.
+///
+/// A call's response is compressed when the server has a
+/// [`send_compressed`](crate::ServerBuilder::send_compressed) encoding that the client
+/// accepts. `CompressResponse(false)` sends the one response message of such a call
+/// uncompressed (Compressed-Flag 0; the `grpc-encoding` response header stays, as
+/// `compression.md` allows per message, "Specific Disabling of Compression"). The default,
+/// and `CompressResponse(true)`, compresses; it cannot compress a call that negotiated no
+/// encoding. Streaming handlers switch per message with
+/// [`ResponseSink::set_compression`] instead.
+///
+/// ```
+/// use bytes::Bytes;
+/// use grpc_server::{CompressResponse, Request, Response, Status};
+///
+/// async fn token(request: Request<Bytes>) -> Result<Response<Bytes>, Status> {
+///     // A secret next to data the client controls: never compressed together.
+///     let mut response = Response::new(Bytes::from_static(b"secret"));
+///     response.extensions_mut().insert(CompressResponse(false));
+///     Ok(response)
+/// }
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct CompressResponse(pub bool);
+
+impl Default for CompressResponse {
+    /// Compress (when the call has an encoding).
+    fn default() -> Self {
+        CompressResponse(true)
+    }
+}
+
 /// One registered method.
 pub(crate) struct Route {
     pub(crate) path: &'static str,
@@ -77,6 +110,14 @@ impl Routes {
 
     /// Registers a unary method: one request, one response.
     ///
+    /// Compression: the request's extensions hold a [`ReceivedCompressed`] marker when the
+    /// request had a `grpc-encoding` (read it with [`ReceivedCompressed::of`]: no marker
+    /// means uncompressed); a [`CompressResponse`] in the response's extensions decides
+    /// whether the response message is compressed.
+    ///
+    /// [`ReceivedCompressed`]: crate::ReceivedCompressed
+    /// [`ReceivedCompressed::of`]: crate::ReceivedCompressed::of
+    ///
     /// # Panics
     ///
     /// If `path` is not of the form `/package.Service/Method` or is registered already (a
@@ -96,6 +137,10 @@ impl Routes {
 
     /// Registers a client-streaming method: a stream of requests, one response.
     ///
+    /// Compression: [`Streaming::last_message_compressed`] tells how each request message
+    /// arrived; a [`CompressResponse`] in the response's extensions decides whether the
+    /// response message is compressed.
+    ///
     /// # Panics
     ///
     /// As [`unary`](Routes::unary).
@@ -114,6 +159,10 @@ impl Routes {
 
     /// Registers a server-streaming method: one request, responses sent through a
     /// [`ResponseSink`].
+    ///
+    /// Compression: as for [`unary`](Routes::unary), the request may carry a
+    /// [`ReceivedCompressed`](crate::ReceivedCompressed) marker;
+    /// [`ResponseSink::set_compression`] switches compression per response message.
     ///
     /// # Panics
     ///
@@ -138,6 +187,9 @@ impl Routes {
 
     /// Registers a bidirectional-streaming method: requests arrive as a [`Streaming`] while
     /// responses go out through a [`ResponseSink`], independently.
+    ///
+    /// Compression: [`Streaming::last_message_compressed`] and
+    /// [`ResponseSink::set_compression`], per message.
     ///
     /// # Panics
     ///
@@ -243,8 +295,9 @@ impl CallParts {
     }
 
     /// The request of a unary or server-streaming handler: the one request message (and the
-    /// end of the stream after it), decoded. The request body is dropped before the handler
-    /// runs.
+    /// end of the stream after it), decoded, with a `ReceivedCompressed` marker in its
+    /// extensions when the request had a `grpc-encoding`. The request body is dropped before
+    /// the handler runs.
     async fn single_request<C: Codec>(
         self,
         codec: &C,
@@ -256,8 +309,15 @@ impl CallParts {
         } = self;
         let payload = reader.single().await?;
         let message = codec.decode(payload)?;
+        // Only calls with an encoding get the marker: one small allocation for them, none
+        // for the rest (see `ReceivedCompressed`).
+        let received = reader.received_compressed();
         drop(reader);
-        Ok((head.into_request(message), responder))
+        let mut request = head.into_request(message);
+        if let Some(received) = received {
+            request.extensions_mut().insert(received);
+        }
+        Ok((request, responder))
     }
 
     /// The request of a client-streaming or bidi handler: the request messages as a
@@ -292,18 +352,24 @@ impl RequestHead {
 }
 
 /// Keeps a unary response for the dispatcher: its metadata, and its message encoded (the
-/// size limit applies here: RESOURCE_EXHAUSTED). Headers, message and trailers then go out
-/// back to back when the final status is known.
+/// size limit applies here: RESOURCE_EXHAUSTED), compressed unless the handler put
+/// [`CompressResponse(false)`](CompressResponse) in its extensions. Headers, message and
+/// trailers then go out back to back when the final status is known.
 fn set_unary_response<C: Codec>(
     mut responder: Responder,
     codec: &C,
     response: Response<C::Encode>,
 ) -> Result<(), Status> {
-    let (headers, _extensions, message, trailers) = response.into_parts();
+    let (headers, extensions, message, trailers) = response.into_parts();
+    // A lookup in empty extensions is a null check: no cost for handlers that set nothing.
+    let compress = extensions
+        .get::<CompressResponse>()
+        .is_none_or(|compress| compress.0);
     responder.headers.extend(headers);
     responder.trailers.extend(trailers);
     let state = responder.state()?;
     let mut encoder = MessageEncoder::new(state.encoding.clone(), state.max_send);
+    encoder.set_compression(compress);
     let mut body = BytesMut::with_capacity(256);
     encoder.encode(codec, message, &mut body)?;
     state.body = Some(body.freeze());

@@ -30,9 +30,6 @@ pub struct ResponseSink<T> {
     responder: Responder,
     codec: Arc<dyn EncodeMessage<T>>,
     encoder: MessageEncoder,
-    /// An identity encoder, for messages sent with compression switched off.
-    plain: Option<MessageEncoder>,
-    compress: bool,
     buf: BytesMut,
     error: Option<Status>,
 }
@@ -47,8 +44,6 @@ impl<T> ResponseSink<T> {
             responder,
             codec,
             encoder,
-            plain: None,
-            compress: true,
             buf: BytesMut::new(),
             error: None,
         }
@@ -76,8 +71,10 @@ impl<T> ResponseSink<T> {
     /// Compresses the following messages (`true`, the default, when the call negotiated a
     /// compressor) or sends them uncompressed (`compression.md`, "Specific Disabling of
     /// Compression": against CRIME/BEAST-style attacks on secrets next to attacker data).
+    /// Uncompressed messages go out with Compressed-Flag 0; the response's `grpc-encoding`
+    /// stays. On a call without a compressor this does nothing.
     pub fn set_compression(&mut self, enabled: bool) {
-        self.compress = enabled;
+        self.encoder.set_compression(enabled);
     }
 
     /// Sends the response headers now instead of with the first message.
@@ -99,14 +96,10 @@ impl<T> ResponseSink<T> {
         if let Some(error) = &self.error {
             return Err(error.clone());
         }
-        let encoder = if self.compress {
-            &mut self.encoder
-        } else {
-            let max = self.responder.state()?.max_send;
-            self.plain
-                .get_or_insert_with(|| MessageEncoder::new(None, max))
-        };
-        if let Err(status) = self.codec.encode_message(encoder, message, &mut self.buf) {
+        let encoded = self
+            .codec
+            .encode_message(&mut self.encoder, message, &mut self.buf);
+        if let Err(status) = encoded {
             tracing::debug!(%status, "response message not sent");
             self.responder.shared.set_fatal(status.clone());
             self.error = Some(status.clone());
@@ -147,7 +140,6 @@ impl<T> fmt::Debug for ResponseSink<T> {
         f.debug_struct("ResponseSink")
             .field("headers_sent", &self.headers_sent())
             .field("encoder", &self.encoder)
-            .field("compress", &self.compress)
             .finish_non_exhaustive()
     }
 }

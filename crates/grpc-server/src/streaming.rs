@@ -10,7 +10,7 @@ use bytes::Bytes;
 use grpc_core::Status;
 use grpc_core::codec::DecodeMessage;
 use grpc_core::compression::Compressor;
-use grpc_core::message::MessageDecoder;
+use grpc_core::message::{MessageDecoder, ReceivedCompressed};
 use grpc_transport::driver;
 
 use crate::call::RequestBody;
@@ -91,6 +91,14 @@ impl MessageReader {
         }
     }
 
+    /// How the message returned last arrived, as the marker for a handler's request: `None`
+    /// when the stream has no `grpc-encoding` (nothing can arrive compressed then; see
+    /// [`ReceivedCompressed`]).
+    pub(crate) fn received_compressed(&self) -> Option<ReceivedCompressed> {
+        self.decoder.encoding()?;
+        Some(ReceivedCompressed(self.decoder.last_message_compressed()))
+    }
+
     /// Reads the one request message of a unary or server-streaming call and the end of the
     /// stream after it. No message, or more than one, is INTERNAL.
     pub(crate) async fn single(&mut self) -> Result<Bytes, Status> {
@@ -149,6 +157,13 @@ impl<T> Streaming<T> {
     /// The next message, or `None` once the client finished sending.
     pub async fn message(&mut self) -> Result<Option<T>, Status> {
         std::future::poll_fn(|cx| self.poll_message(cx)).await
+    }
+
+    /// Whether the message [`message`](Streaming::message) returned last arrived compressed
+    /// (its Compressed-Flag was 1); `false` before the first message. A client may compress
+    /// some messages of a call and not others (`compression.md`).
+    pub fn last_message_compressed(&self) -> bool {
+        self.reader.decoder.last_message_compressed()
     }
 
     /// The polling form of [`message`](Streaming::message).

@@ -23,7 +23,7 @@ fn main() -> ExitCode {
         println!("{}", outcome.line(case.name()));
         let _ = std::io::stdout().flush();
     });
-    match client::block_on(run) {
+    match grpc_interop::block_on(run) {
         Ok(outcomes) if outcomes.iter().any(|(_, outcome)| outcome.is_fail()) => ExitCode::FAILURE,
         Ok(_) => ExitCode::SUCCESS,
         Err(error) => {

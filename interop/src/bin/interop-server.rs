@@ -14,7 +14,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match grpc_interop::client::block_on(server::serve(&options)) {
+    match grpc_interop::block_on(server::serve(&options)) {
         Ok(Ok(())) => ExitCode::SUCCESS,
         Ok(Err(error)) | Err(error) => {
             eprintln!("interop-server: {error}");

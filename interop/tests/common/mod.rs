@@ -53,8 +53,7 @@ impl TestServer {
         } else {
             ("http", false)
         };
-        let mut channel = grpc_client::Channel::builder(&format!("{scheme}://{}", self.addr))
-            .accept_compressed(grpc_interop::codec::marked_encodings());
+        let mut channel = grpc_client::Channel::builder(&format!("{scheme}://{}", self.addr));
         if builder {
             channel = channel.tls_ca_pem(grpc_interop::certs::CA).unwrap();
         }

@@ -140,6 +140,11 @@ impl Call {
         self.encoder = MessageEncoder::new(compressor_for(name), usize::MAX);
     }
 
+    /// Compresses the following messages or not (with a compressor set by `compress_with`).
+    pub fn set_compression(&mut self, enabled: bool) {
+        self.encoder.set_compression(enabled);
+    }
+
     pub fn frame(&mut self, payload: &[u8]) -> Bytes {
         let mut out = BytesMut::new();
         self.encoder
