@@ -1,8 +1,9 @@
 //! `cargo xtask`: the project's automation, in Rust so it runs wherever cargo does.
 //!
 //! - `cargo xtask test`: everything CI checks (formatting, clippy with warnings denied, every
-//!   test and doc test in the workspace). The README's test command. It first installs the
-//!   Debian packages of the peers the interop tests run (`TEST_TOOLS`) if any is missing.
+//!   test and doc test in the workspace, the demo, the interop matrix). The README's test
+//!   command. It first installs the Debian packages of the tools the tests run (`TEST_TOOLS`)
+//!   if any is missing; the interop step installs its peers (`install-peers`).
 //! - `cargo xtask fuzz <target> <seconds>`: run one cargo-fuzz target for a fixed time,
 //!   installing cargo-fuzz first if it is missing (needs the nightly toolchain).
 //! - `cargo xtask fuzz list`: the fuzz targets.
@@ -12,8 +13,8 @@
 //!   Debian's source package, grpcio from PyPI in a venv (`peers.rs`).
 //! - `cargo xtask interop [--quick] [--case NAME]`: the interop matrix, our client and server
 //!   against grpc-go's and grpcio's, plaintext and TLS; prints the table, writes it to
-//!   `target/interop/matrix.md`, fails if any case fails (`interop.rs`). Not part of `cargo
-//!   xtask test`.
+//!   `target/interop/matrix.md`, fails if any case fails (`interop.rs`). The last step of
+//!   `cargo xtask test`.
 //! - `cargo xtask bench [--quick] [options]`: build `benches/transport-bench` in release and
 //!   run it (our HTTP/2 against the h2 crate over loopback; `benches/README.md`). Not part of
 //!   `cargo xtask test`.
@@ -127,6 +128,9 @@ fn test() -> Result<(), String> {
     // The README's first command: the demo must keep working (it exits non-zero when any
     // step does not behave as it prints).
     run("cargo", &["run", "-p", "greeter", "--locked"])?;
+    // The interop matrix against grpc-go and grpcio (installs and caches the peers first):
+    // any failed case fails the test command.
+    interop::interop(&[])?;
     eprintln!(
         "xtask test: all checks passed in {:.0}s",
         started.elapsed().as_secs_f64()
