@@ -300,10 +300,10 @@ struct WorkerRun {
     latencies_ns: Vec<u64>,
 }
 
-/// Runs `calls` unary calls (or, with `until`, calls until that instant) on one task,
+/// Runs `calls` unary calls (our client's or tonic's) (or, with `until`, calls until that instant) on one task,
 /// timing each one when `timed`.
-async fn worker(
-    mut op: Unary,
+async fn worker<E: Exchange>(
+    mut op: E,
     until: Option<Instant>,
     calls: u64,
     timed: bool,
@@ -330,8 +330,8 @@ async fn worker(
 }
 
 /// Runs [`CONCURRENCY`] workers (one task each, all on one channel) to completion.
-async fn workers(
-    op: &Unary,
+async fn workers<E: Exchange + Clone + Send + 'static>(
+    op: &E,
     until: Option<Instant>,
     calls_each: u64,
     timed: bool,
@@ -350,8 +350,8 @@ async fn workers(
 /// warm-up, then for the measured duration (each call timed); the elapsed time runs until
 /// the last worker's last call returns. Allocations are counted over `alloc_samples`
 /// further calls (rounded up to a multiple of the concurrency), spread over the workers.
-pub(crate) async fn run_concurrent(
-    op: &Unary,
+pub(crate) async fn run_concurrent<E: Exchange + Clone + Send + 'static>(
+    op: &E,
     sides: &Sides,
     timing: Timing,
 ) -> Result<RateResult, BoxError> {

@@ -19,6 +19,9 @@
 //! - `grpc_pingpong`: one bidi call, 180-byte messages echoed back and forth.
 //! - `grpc_server_streaming`: N MiB of 64 KiB messages, then of 1 MiB messages.
 //!
+//! The unary, concurrent and ping-pong gRPC scenarios also run a tonic 0.14 client against
+//! a tonic server (`peer_tonic.rs`) in the same rotation, for the tonic column.
+//!
 //! A gRPC scenario with a raw counterpart (`unary_rtt`, `stream_pingpong`, the download
 //! of `stream_throughput`) runs in the same interleaved rotation as the counterpart's
 //! stacks, so the gRPC/raw ratio compares runs taken side by side.
@@ -30,6 +33,7 @@ mod counting;
 mod grpc;
 mod ours;
 mod peer_h2;
+mod peer_tonic;
 mod report;
 mod scenario;
 
@@ -40,7 +44,7 @@ use std::time::Duration;
 
 use counting::CountingAlloc;
 use peer_h2::Windows;
-use report::{GRPC, H2, H2_LARGE, Report, Settings};
+use report::{GRPC, H2, H2_LARGE, Report, Settings, TONIC};
 use scenario::{BoxError, Direction, RateResult, Timing, TransferResult, run_rate, run_transfer};
 
 #[global_allocator]
@@ -53,8 +57,9 @@ const USAGE: &str = "usage: transport-bench [options]
   --scenario NAME   unary_rtt | stream_pingpong | stream_throughput | grpc_unary |
                     grpc_unary_concurrent | grpc_pingpong | grpc_server_streaming
                     (repeatable; default all)
-  --only STACK      ours | h2 | grpc: run one stack only (for profilers and strace);
-                    ours is our raw HTTP/2 transport, grpc is grpc-client + grpc-server
+  --only STACK      ours | h2 | grpc | tonic: run one stack only (for profilers and
+                    strace); ours is our raw HTTP/2 transport, grpc is grpc-client +
+                    grpc-server, tonic is tonic's client + server
   --workers N       tokio worker threads shared by client and server (default 2)
   --repeat N        runs per scenario and stack, interleaved; the median run is reported
                     (default 3; 1 with --quick)
@@ -153,6 +158,7 @@ struct Options {
     run_ours: bool,
     run_h2: bool,
     run_grpc: bool,
+    run_tonic: bool,
     workers: usize,
     repeat: usize,
     quick: bool,
@@ -201,7 +207,10 @@ impl Options {
                         "ours" => "ours",
                         "h2" => "h2",
                         "grpc" => "grpc",
-                        other => return Err(format!("--only: ours, h2 or grpc, got {other:?}")),
+                        "tonic" => "tonic",
+                        other => {
+                            return Err(format!("--only: ours, h2, grpc or tonic, got {other:?}"));
+                        }
                     })
                 }
                 "--workers" => {
@@ -244,6 +253,7 @@ impl Options {
             run_ours: only.is_none_or(|o| o == "ours"),
             run_h2: only.is_none_or(|o| o == "h2"),
             run_grpc: only.is_none_or(|o| o == "grpc"),
+            run_tonic: only.is_none_or(|o| o == "tonic"),
             workers,
             repeat: repeat.unwrap_or(runs),
             quick,
@@ -389,6 +399,33 @@ async fn grpc_pingpong(timing: Timing) -> Result<RateResult, BoxError> {
     Ok(result)
 }
 
+async fn tonic_unary(timing: Timing) -> Result<RateResult, BoxError> {
+    let conn = peer_tonic::Conn::open().await?;
+    let mut op = conn.unary();
+    let result = run_rate(&mut op, &conn.sides, timing).await?;
+    drop(op);
+    conn.close().await?;
+    Ok(result)
+}
+
+async fn tonic_concurrent(timing: Timing) -> Result<RateResult, BoxError> {
+    let conn = peer_tonic::Conn::open().await?;
+    let op = conn.unary();
+    let result = grpc::run_concurrent(&op, &conn.sides, timing).await?;
+    drop(op);
+    conn.close().await?;
+    Ok(result)
+}
+
+async fn tonic_pingpong(timing: Timing) -> Result<RateResult, BoxError> {
+    let conn = peer_tonic::Conn::open().await?;
+    let mut op = conn.pingpong().await?;
+    let result = run_rate(&mut op, &conn.sides, timing).await?;
+    op.finish().await?;
+    conn.close().await?;
+    Ok(result)
+}
+
 async fn grpc_download(
     message_len: usize,
     warmup: u64,
@@ -416,6 +453,8 @@ enum Stack {
     Grpc,
     /// A grpc-server streaming download in messages of this many octets.
     GrpcStream(usize),
+    /// tonic's client against tonic's server (unary, concurrent and ping-pong).
+    Tonic,
 }
 
 impl Stack {
@@ -426,6 +465,7 @@ impl Stack {
             Stack::H2(Windows::Large) => H2_LARGE.to_owned(),
             Stack::Grpc => GRPC.to_owned(),
             Stack::GrpcStream(len) => format!("{GRPC}, {} messages", size_label(len)),
+            Stack::Tonic => TONIC.to_owned(),
         }
     }
 }
@@ -455,7 +495,10 @@ fn rotation(stacks: &[Stack], repetition: usize) -> Vec<Stack> {
 fn run_rate_scenario(opts: &Options, family: Family, stack: Stack) -> Result<RateResult, BoxError> {
     let (w, timing) = (opts.workers, opts.timing());
     match (family, stack) {
+        (Family::Concurrent, Stack::Tonic) => on_runtime(w, tonic_concurrent(timing)),
         (Family::Concurrent, _) => on_runtime(w, grpc_concurrent(timing)),
+        (Family::Unary, Stack::Tonic) => on_runtime(w, tonic_unary(timing)),
+        (_, Stack::Tonic) => on_runtime(w, tonic_pingpong(timing)),
         (Family::Unary, Stack::Ours) => on_runtime(w, ours_unary(timing)),
         (Family::Unary, Stack::H2(_)) => on_runtime(w, h2_unary(timing)),
         (Family::Unary, _) => on_runtime(w, grpc_unary(timing)),
@@ -465,11 +508,14 @@ fn run_rate_scenario(opts: &Options, family: Family, stack: Stack) -> Result<Rat
     }
 }
 
-/// The stacks of a family's rotation: ours and h2 for the transport scenario; gRPC for
-/// the gRPC scenario, with ours beside it as the raw baseline (unless `--only grpc`).
+/// The stacks of a family's rotation: ours and h2 for the transport scenario; gRPC and
+/// tonic (except for server streaming) for the gRPC scenario, with ours beside them as the
+/// raw baseline (unless `--only grpc` or `--only tonic`).
 fn family_stacks(opts: &Options, family: Family) -> (bool, bool, Vec<Stack>) {
     let raw = family.raw().is_some_and(|s| opts.scenarios.contains(&s));
-    let grpc = opts.scenarios.contains(&family.grpc()) && opts.run_grpc;
+    let asked = opts.scenarios.contains(&family.grpc());
+    let tonic = asked && opts.run_tonic && family != Family::Throughput;
+    let grpc = asked && opts.run_grpc;
     let mut stacks = Vec::new();
     if opts.run_ours && (raw || (grpc && family.raw().is_some())) {
         stacks.push(Stack::Ours);
@@ -483,7 +529,10 @@ fn family_stacks(opts: &Options, family: Family) -> (bool, bool, Vec<Stack>) {
     if grpc {
         stacks.push(Stack::Grpc);
     }
-    (raw, grpc, stacks)
+    if tonic {
+        stacks.push(Stack::Tonic);
+    }
+    (raw, grpc || tonic, stacks)
 }
 
 fn run_rate_family(opts: &Options, family: Family, report: &mut Report) -> Result<(), BoxError> {
@@ -505,10 +554,11 @@ fn run_rate_family(opts: &Options, family: Family, report: &mut Report) -> Resul
     };
     eprintln!("{title}:");
     let (mut ours, mut h2, mut grpc_runs) = (Vec::new(), Vec::new(), Vec::new());
+    let mut tonic_runs = Vec::new();
     for repetition in 0..opts.repeat {
         for stack in rotation(&stacks, repetition) {
             let r = run_rate_scenario(opts, family, stack)?;
-            let unit = if stack == Stack::Grpc {
+            let unit = if matches!(stack, Stack::Grpc | Stack::Tonic) {
                 grpc_unit
             } else {
                 unit
@@ -520,6 +570,7 @@ fn run_rate_family(opts: &Options, family: Family, report: &mut Report) -> Resul
             match stack {
                 Stack::Ours => ours.push(r),
                 Stack::H2(_) => h2.push(r),
+                Stack::Tonic => tonic_runs.push(r),
                 _ => grpc_runs.push(r),
             }
         }
@@ -529,7 +580,7 @@ fn run_rate_family(opts: &Options, family: Family, report: &mut Report) -> Resul
     }
     if grpc {
         let baseline = family.raw().map(|_| (name, unit, &ours[..]));
-        report.add_grpc_rate(grpc_name, grpc_unit, &grpc_runs, baseline);
+        report.add_grpc_rate(grpc_name, grpc_unit, &grpc_runs, &tonic_runs, baseline);
     }
     Ok(())
 }
@@ -574,7 +625,7 @@ fn run_throughput(opts: &Options, report: &mut Report) -> Result<(), BoxError> {
                         on_runtime(w, h2_transfer(windows, direction, warm, bytes))?
                     }
                     Stack::GrpcStream(len) => on_runtime(w, grpc_download(len, warm, bytes))?,
-                    Stack::Grpc => continue,
+                    Stack::Grpc | Stack::Tonic => continue,
                 };
                 progress(
                     &format!("{name} {}", stack.label()),
@@ -591,7 +642,7 @@ fn run_throughput(opts: &Options, report: &mut Report) -> Result<(), BoxError> {
                             .unwrap_or(0);
                         grpc_runs[i].push(r);
                     }
-                    Stack::Grpc => {}
+                    Stack::Grpc | Stack::Tonic => {}
                 }
             }
         }
@@ -714,7 +765,10 @@ mod tests {
         assert!(parse(&["--repeat", "0"]).is_err());
         let o = parse(&["--only", "grpc"]).unwrap();
         assert!(o.run_grpc && !o.run_ours && !o.run_h2);
-        assert!(parse(&["--only", "tonic"]).is_err());
+        let o = parse(&["--only", "tonic"]).unwrap();
+        assert!(o.run_tonic && !o.run_grpc && !o.run_ours && !o.run_h2);
+        assert!(parse(&["--only", "grpc"]).is_ok_and(|o| !o.run_tonic));
+        assert!(parse(&["--only", "nope"]).is_err());
     }
 
     #[test]
@@ -726,9 +780,10 @@ mod tests {
             Stack::H2(Windows::Large),
         );
         // Everything: gRPC joins the transport scenario's rotation.
+        let (grpc, tonic) = (Stack::Grpc, Stack::Tonic);
         assert_eq!(
             stacks(&[], Family::Unary),
-            (true, true, vec![ours, h2, Stack::Grpc])
+            (true, true, vec![ours, h2, grpc, tonic])
         );
         assert_eq!(
             stacks(&[], Family::Throughput),
@@ -738,7 +793,7 @@ mod tests {
         let grpc_unary = ["--scenario", "grpc_unary"];
         assert_eq!(
             stacks(&grpc_unary, Family::Unary),
-            (false, true, vec![ours, Stack::Grpc])
+            (false, true, vec![ours, grpc, tonic])
         );
         assert_eq!(
             stacks(&grpc_unary, Family::PingPong),
@@ -747,11 +802,20 @@ mod tests {
         // No raw counterpart, or --only grpc: no baseline.
         assert_eq!(
             stacks(&[], Family::Concurrent),
-            (false, true, vec![Stack::Grpc])
+            (false, true, vec![grpc, tonic])
         );
         assert_eq!(
             stacks(&["--only", "grpc"], Family::PingPong),
-            (true, true, vec![Stack::Grpc])
+            (true, true, vec![grpc])
+        );
+        assert_eq!(
+            stacks(&["--only", "tonic"], Family::Concurrent),
+            (false, true, vec![tonic])
+        );
+        // tonic has no server-streaming row.
+        assert_eq!(
+            stacks(&["--only", "tonic"], Family::Throughput),
+            (true, false, vec![])
         );
         assert_eq!(
             stacks(&["--only", "h2"], Family::Unary),
@@ -760,7 +824,7 @@ mod tests {
     }
 
     /// The gRPC scenarios run end to end (briefly: this is `cargo test`, in debug) and
-    /// fill their rows, with the raw baseline beside them.
+    /// fill their rows, with tonic and the raw baseline beside them.
     #[test]
     fn grpc_scenarios_smoke() {
         let mut args = vec![
@@ -793,19 +857,31 @@ mod tests {
                 .find(|r| r.scenario == scenario && r.metric == metric)
                 .unwrap_or_else(|| panic!("no row {scenario} {metric}"))
         };
-        for (scenario, metric, baseline) in [
-            ("grpc_unary", "calls/s", true),
-            ("grpc_unary_concurrent", "calls/s", false),
-            ("grpc_pingpong", "round trips/s", true),
-            ("grpc_server_streaming", "64 KiB messages: MB/s", true),
-            ("grpc_server_streaming", "1 MiB messages: MB/s", true),
+        for (scenario, metric, baseline, tonic) in [
+            ("grpc_unary", "calls/s", true, true),
+            ("grpc_unary_concurrent", "calls/s", false, true),
+            ("grpc_pingpong", "round trips/s", true, true),
+            (
+                "grpc_server_streaming",
+                "64 KiB messages: MB/s",
+                true,
+                false,
+            ),
+            ("grpc_server_streaming", "1 MiB messages: MB/s", true, false),
         ] {
             let r = row(scenario, metric);
             assert!(r.grpc.is_some_and(|v| v > 0.0), "{scenario} {metric}");
             assert_eq!(r.grpc_over_raw.is_some(), baseline, "{scenario} {metric}");
+            assert_eq!(
+                r.tonic.is_some_and(|v| v > 0.0),
+                tonic,
+                "{scenario} {metric}"
+            );
+            assert_eq!(r.vs_tonic.is_some(), tonic, "{scenario} {metric}");
         }
         let allocs = row("grpc_unary", "allocations/call (client+server)");
         assert!(allocs.grpc.is_some_and(|v| v > 0.0));
+        assert!(allocs.tonic.is_some_and(|v| v > 0.0));
         assert!(report.text().contains("gRPC/raw"));
     }
 

@@ -102,6 +102,8 @@ pub(crate) const H2: &str = "h2";
 pub(crate) const H2_LARGE: &str = "h2 (16 MiB windows)";
 /// Label of our gRPC stack (grpc-client against grpc-server).
 pub(crate) const GRPC: &str = "grpc";
+/// Label of the tonic stack (tonic client against tonic server).
+pub(crate) const TONIC: &str = "tonic";
 
 /// One line of the gRPC table: our gRPC stack, and our raw HTTP/2 transport doing the
 /// same exchange shape in the same run when there is such a scenario.
@@ -113,6 +115,13 @@ pub(crate) struct GrpcRow {
     pub(crate) metric: String,
     /// Our gRPC stack's value.
     pub(crate) grpc: Option<f64>,
+    /// tonic's value (tonic client against tonic server), where tonic runs the scenario.
+    pub(crate) tonic: Option<f64>,
+    /// Which way is better.
+    pub(crate) better: Better,
+    /// Ours against tonic, above 1 when ours is better: grpc/tonic for rates,
+    /// tonic/grpc for latencies and costs.
+    pub(crate) vs_tonic: Option<f64>,
     /// The transport scenario the raw column comes from (`unary_rtt`, ...).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) raw_scenario: Option<&'static str>,
@@ -124,6 +133,9 @@ pub(crate) struct GrpcRow {
     /// Extra detail for the gRPC cell.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) grpc_detail: Option<String>,
+    /// Extra detail for the tonic cell.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) tonic_detail: Option<String>,
     /// Extra detail for the raw cell.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) raw_detail: Option<String>,
@@ -309,16 +321,17 @@ impl Report {
         );
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// One gRPC row: `values` and `details` are (ours, tonic, raw).
     fn grpc_row(
         &mut self,
         scenario: &'static str,
         metric: &str,
+        better: Better,
         raw_scenario: Option<&'static str>,
-        grpc: Option<f64>,
-        raw: Option<f64>,
-        details: (Option<String>, Option<String>),
+        values: (Option<f64>, Option<f64>, Option<f64>),
+        details: (Option<String>, Option<String>, Option<String>),
     ) {
+        let (grpc, tonic, raw) = values;
         let grpc_over_raw = match (grpc, raw) {
             (Some(g), Some(r)) => Some(g / r).filter(|x| x.is_finite()),
             _ => None,
@@ -327,48 +340,59 @@ impl Report {
             scenario,
             metric: metric.to_owned(),
             grpc,
+            tonic,
+            better,
+            vs_tonic: ratio(grpc, tonic, better),
             raw_scenario,
             raw,
             grpc_over_raw,
             grpc_detail: details.0,
-            raw_detail: details.1,
+            tonic_detail: details.1,
+            raw_detail: details.2,
         });
     }
 
     /// Adds the rows of a gRPC rate scenario (median run by rate, range beside it), with
-    /// our raw HTTP/2 runs of the counterpart scenario beside them when there is one.
-    /// Only the server's socket calls are known (grpc-client makes its own sockets).
+    /// tonic's runs and our raw HTTP/2 runs of the counterpart scenario beside them when
+    /// there are some. Only the server's socket calls are known (both gRPC clients make
+    /// their own sockets).
     pub(crate) fn add_grpc_rate(
         &mut self,
         scenario: &'static str,
         unit: &str,
         grpc_runs: &[RateResult],
+        tonic_runs: &[RateResult],
         baseline: Option<Baseline<'_>>,
     ) {
-        for r in grpc_runs {
-            self.raw.push(Raw {
-                scenario,
-                stack: GRPC.to_owned(),
-                count: r.exchanges,
-                elapsed_s: r.elapsed.as_secs_f64(),
-                client_io: r.client_io,
-                server_io: r.server_io,
-            });
+        for (stack, runs) in [(GRPC, grpc_runs), (TONIC, tonic_runs)] {
+            for r in runs {
+                self.raw.push(Raw {
+                    scenario,
+                    stack: stack.to_owned(),
+                    count: r.exchanges,
+                    elapsed_s: r.elapsed.as_secs_f64(),
+                    client_io: r.client_io,
+                    server_io: r.server_io,
+                });
+            }
         }
         let (raw_scenario, raw_runs) = match baseline {
             Some((name, _, runs)) => (Some(name), runs),
             None => (None, &[][..]),
         };
         let grpc = median_run(grpc_runs, RateResult::rate);
+        let tonic = median_run(tonic_runs, RateResult::rate);
         let raw = median_run(raw_runs, RateResult::rate);
+        let values = |f: &dyn Fn(&RateResult) -> f64| (grpc.map(f), tonic.map(f), raw.map(f));
         self.grpc_row(
             scenario,
             &format!("{unit}s/s"),
+            Better::Higher,
             raw_scenario,
-            grpc.map(RateResult::rate),
-            raw.map(RateResult::rate),
+            values(&RateResult::rate),
             (
                 range(grpc_runs, RateResult::rate),
+                range(tonic_runs, RateResult::rate),
                 range(raw_runs, RateResult::rate),
             ),
         );
@@ -380,35 +404,34 @@ impl Report {
             self.grpc_row(
                 scenario,
                 name,
+                Better::Lower,
                 raw_scenario,
-                grpc.map(|r| r.latency_us(q)),
-                raw.map(|r| r.latency_us(q)),
-                (None, None),
+                values(&|r| r.latency_us(q)),
+                (None, None, None),
             );
         }
         let split = |r: &RateResult| r.server_per_exchange();
-        let (grpc_rw, raw_rw) = (grpc.map(split), raw.map(split));
+        let detail = |r: Option<&RateResult>| r.map(split).map(|(r, w)| rw(r, w));
         self.grpc_row(
             scenario,
             &format!("server syscalls/{unit} (read+write)"),
+            Better::Lower,
             raw_scenario,
-            grpc_rw.map(|(r, w)| r + w),
-            raw_rw.map(|(r, w)| r + w),
-            (
-                grpc_rw.map(|(r, w)| rw(r, w)),
-                raw_rw.map(|(r, w)| rw(r, w)),
-            ),
+            values(&|r| {
+                let (r, w) = split(r);
+                r + w
+            }),
+            (detail(grpc), detail(tonic), detail(raw)),
         );
+        let bytes =
+            |r: Option<&RateResult>| r.map(|r| format!("{:.0} B", r.alloc_bytes_per_exchange));
         self.grpc_row(
             scenario,
             &format!("allocations/{unit} (client+server)"),
+            Better::Lower,
             raw_scenario,
-            grpc.map(|r| r.allocs_per_exchange),
-            raw.map(|r| r.allocs_per_exchange),
-            (
-                grpc.map(|r| format!("{:.0} B", r.alloc_bytes_per_exchange)),
-                raw.map(|r| format!("{:.0} B", r.alloc_bytes_per_exchange)),
-            ),
+            values(&|r| r.allocs_per_exchange),
+            (bytes(grpc), bytes(tonic), bytes(raw)),
         );
     }
 
@@ -437,11 +460,16 @@ impl Report {
         self.grpc_row(
             scenario,
             &format!("{what}: MB/s"),
+            Better::Higher,
             raw_scenario,
-            grpc.map(TransferResult::mb_per_s),
-            raw.map(TransferResult::mb_per_s),
+            (
+                grpc.map(TransferResult::mb_per_s),
+                None,
+                raw.map(TransferResult::mb_per_s),
+            ),
             (
                 range(grpc_runs, TransferResult::mb_per_s),
+                None,
                 range(raw_runs, TransferResult::mb_per_s),
             ),
         );
@@ -452,10 +480,10 @@ impl Report {
         self.grpc_row(
             scenario,
             &format!("{what}: server syscalls/MiB"),
+            Better::Lower,
             raw_scenario,
-            grpc.map(server_per_mib),
-            raw.map(server_per_mib),
-            (None, None),
+            (grpc.map(server_per_mib), None, raw.map(server_per_mib)),
+            (None, None, None),
         );
     }
 
@@ -471,6 +499,9 @@ impl Report {
                     row.scenario.to_owned(),
                     row.metric.clone(),
                     cell(row.grpc, &row.grpc_detail),
+                    cell(row.tonic, &row.tonic_detail),
+                    row.vs_tonic
+                        .map_or_else(|| "-".to_owned(), |r| format!("{r:.2}x")),
                     raw,
                     row.grpc_over_raw
                         .map_or_else(|| "-".to_owned(), |r| format!("{r:.2}x")),
@@ -526,6 +557,8 @@ impl Report {
                 "scenario",
                 "metric",
                 "gRPC (ours)",
+                TONIC,
+                "vs tonic (>1: ours better)",
                 "raw HTTP/2 (ours)",
                 "gRPC/raw",
             ];
@@ -593,13 +626,16 @@ impl Report {
                  column is our HTTP/2 transport in the scenario named in brackets, run \
                  interleaved with the gRPC runs (64-byte bodies for unary_rtt and \
                  stream_pingpong, 64 KiB DATA chunks for the download). Ratio: gRPC/raw for \
-                 every metric. Client socket calls are not counted (grpc-client opens its own \
-                 sockets); the server's are.\n",
+                 every metric. The tonic column is a tonic 0.14 client against a tonic server \
+                 (hand-written raw-bytes codec and service, TCP_NODELAY), interleaved too; \
+                 \"vs tonic\" is ours/tonic for rates and tonic/ours for latencies and costs \
+                 (above 1: ours better). Client socket calls are not counted (both clients \
+                 open their own sockets); the server's are.\n",
                 s.grpc_message_len, s.grpc_in_flight
             );
             out.push_str(
-                "| scenario | metric | gRPC (ours) | raw HTTP/2 (ours) | gRPC/raw |\n\
-                 |---|---|---:|---:|---:|\n",
+                "| scenario | metric | gRPC (ours) | tonic | vs tonic | raw HTTP/2 (ours) | gRPC/raw |\n\
+                 |---|---|---:|---:|---:|---:|---:|\n",
             );
             for row in self.grpc_cells() {
                 let _ = writeln!(out, "| {} |", row.join(" | "));
@@ -639,7 +675,8 @@ fn range<T>(runs: &[T], key: impl Fn(&T) -> f64) -> Option<String> {
 }
 
 /// Title of the gRPC table.
-const GRPC_TITLE: &str = "gRPC: grpc-client against grpc-server on our transport";
+const GRPC_TITLE: &str =
+    "gRPC: grpc-client against grpc-server on our transport, and tonic against tonic";
 
 /// A value with its detail in parentheses, or `-`.
 fn cell(v: Option<f64>, detail: &Option<String>) -> String {
