@@ -150,8 +150,6 @@ impl fmt::Display for Address {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
-
     use super::*;
 
     fn tcp(host: &str, port: u16) -> Address {
@@ -162,23 +160,24 @@ mod tests {
     }
 
     #[test]
-    fn http_and_https_urls_set_security_and_default_ports() {
-        let t = Target::parse("http://example.com:8080").unwrap();
+    fn http_and_https_urls_set_security_and_default_ports() -> Result<(), Status> {
+        let t = Target::parse("http://example.com:8080")?;
         assert_eq!(t.address, tcp("example.com", 8080));
         assert_eq!(t.security, Security::Plaintext);
         assert_eq!(t.authority, "example.com:8080");
 
-        let t = Target::parse("https://example.com/").unwrap();
+        let t = Target::parse("https://example.com/")?;
         assert_eq!(t.address, tcp("example.com", 443));
         assert_eq!(t.security, Security::Tls);
         assert_eq!(t.authority, "example.com");
 
-        assert_eq!(Target::parse("http://h").unwrap().address, tcp("h", 80));
+        assert_eq!(Target::parse("http://h")?.address, tcp("h", 80));
+        Ok(())
     }
 
     #[test]
-    fn bare_host_port_leaves_security_to_the_builder() {
-        let t = Target::parse("127.0.0.1:50051").unwrap();
+    fn bare_host_port_leaves_security_to_the_builder() -> Result<(), Status> {
+        let t = Target::parse("127.0.0.1:50051")?;
         assert_eq!(t.address, tcp("127.0.0.1", 50051));
         assert_eq!(t.security, Security::Unspecified);
         assert_eq!(t.authority, "127.0.0.1:50051");
@@ -186,37 +185,37 @@ mod tests {
             Target::parse("localhost").is_err(),
             "a bare host needs a port"
         );
+        Ok(())
     }
 
     #[test]
-    fn ipv6_literals_need_brackets() {
-        let t = Target::parse("[::1]:50051").unwrap();
+    fn ipv6_literals_need_brackets() -> Result<(), Status> {
+        let t = Target::parse("[::1]:50051")?;
         assert_eq!(t.address, tcp("::1", 50051));
         assert_eq!(t.authority, "[::1]:50051");
         assert_eq!(t.address.to_string(), "[::1]:50051");
-        assert_eq!(
-            Target::parse("https://[::1]").unwrap().address,
-            tcp("::1", 443)
-        );
+        assert_eq!(Target::parse("https://[::1]")?.address, tcp("::1", 443));
         assert!(Target::parse("::1:50051").is_err());
         assert!(Target::parse("[::1:50051").is_err());
         assert!(Target::parse("[nothost]:1").is_err());
+        Ok(())
     }
 
     #[test]
-    fn unix_targets_in_all_three_forms() {
+    fn unix_targets_in_all_three_forms() -> Result<(), Status> {
         for (target, path) in [
             ("unix:/tmp/a.sock", "/tmp/a.sock"),
             ("unix:///tmp/a.sock", "/tmp/a.sock"),
             ("unix:rel/a.sock", "rel/a.sock"),
         ] {
-            let t = Target::parse(target).unwrap();
+            let t = Target::parse(target)?;
             assert_eq!(t.address, Address::Unix(PathBuf::from(path)), "{target}");
             assert_eq!(t.security, Security::Plaintext);
             assert_eq!(t.authority, "localhost");
         }
         assert!(Target::parse("unix:").is_err());
         assert!(Target::parse("unix://host/path").is_err());
+        Ok(())
     }
 
     #[test]

@@ -388,9 +388,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn rerun_if_changed_lists_inputs_and_imports_from_disk() {
+    fn rerun_if_changed_lists_inputs_and_imports_from_disk() -> io::Result<()> {
         let protos = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/protos");
-        let compiler = parse(&[protos.join("demo/v1/inner/inner.proto")], &[&protos]).unwrap();
+        let compiler = parse(&[protos.join("demo/v1/inner/inner.proto")], &[&protos])?;
         let mut read = files_read(&compiler);
         read.sort();
         assert_eq!(
@@ -407,6 +407,7 @@ mod tests {
                 .files()
                 .any(|file| file.name() == "google/protobuf/timestamp.proto")
         );
+        Ok(())
     }
 
     #[test]
