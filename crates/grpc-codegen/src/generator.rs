@@ -215,6 +215,23 @@ impl Code<'_> {
 
     /// Writes doc comment lines: the .proto comment (already sanitized) and then, after a blank
     /// line when both are present, generated text.
+    /// Opens `pub mod <stem>_<side>` with its doc line, the lint allowances and the
+    /// `SERVICE_NAME` constant (the start both halves of a service share).
+    fn open_module(&mut self, service: &ServiceModel, side: &str, doc: &str) {
+        let full = &service.full_name;
+        self.docs(&[], &[doc.to_owned()]);
+        self.lines(MODULE_ALLOWS);
+        self.open(&format!("pub mod {}_{side} {{", service.module_stem));
+        self.line(&format!(
+            "/// The fully qualified name of the service, `{full}`."
+        ));
+        self.line(&format!(
+            "pub const SERVICE_NAME: &str = {};",
+            literal(full)
+        ));
+        self.line("");
+    }
+
     fn docs(&mut self, proto: &[String], generated: &[String]) {
         for line in proto {
             self.doc_line(line);
@@ -260,24 +277,14 @@ impl ServiceGenerator {
         let arc = "::std::sync::Arc";
         let mut code = Code { buf, depth: 0 };
 
-        code.docs(
-            &[],
-            &[format!(
+        code.open_module(
+            service,
+            "server",
+            &format!(
                 "Server side of the `{full}` gRPC service: implement the `{trait_name}` trait \
                  and serve it with `{server}`."
-            )],
+            ),
         );
-        code.lines(MODULE_ALLOWS);
-        code.open(&format!("pub mod {}_server {{", service.module_stem));
-
-        code.line(&format!(
-            "/// The fully qualified name of the service, `{full}`."
-        ));
-        code.line(&format!(
-            "pub const SERVICE_NAME: &str = {};",
-            literal(full)
-        ));
-        code.line("");
 
         // The trait.
         code.docs(
@@ -469,23 +476,11 @@ impl ServiceGenerator {
         let client = service.client_struct();
         let mut code = Code { buf, depth: 0 };
 
-        code.docs(
-            &[],
-            &[format!(
-                "Client side of the `{full}` gRPC service: `{client}`."
-            )],
+        code.open_module(
+            service,
+            "client",
+            &format!("Client side of the `{full}` gRPC service: `{client}`."),
         );
-        code.lines(MODULE_ALLOWS);
-        code.open(&format!("pub mod {}_client {{", service.module_stem));
-
-        code.line(&format!(
-            "/// The fully qualified name of the service, `{full}`."
-        ));
-        code.line(&format!(
-            "pub const SERVICE_NAME: &str = {};",
-            literal(full)
-        ));
-        code.line("");
 
         code.docs(
             &service.docs,
