@@ -15,9 +15,14 @@
 //!   against grpc-go's and grpcio's, plaintext and TLS; prints the table, writes it to
 //!   `target/interop/matrix.md`, fails if any case fails (`interop.rs`). The last step of
 //!   `cargo xtask test`.
-//! - `cargo xtask bench [--quick] [options]`: build `benches/transport-bench` in release and
-//!   run it (our HTTP/2 against the h2 crate over loopback; `benches/README.md`). Not part of
-//!   `cargo xtask test`.
+//! - `cargo xtask bench [--quick] [options]`: the side-by-side gRPC benchmark: builds
+//!   `benches/grpc-bench` in release and grpc-go's benchmark server (`install-peers`),
+//!   installs h2load and perf if missing, and runs every scenario against our server, tonic's
+//!   and grpc-go's, each pinned to one CPU with the load generator on another; writes
+//!   `target/bench/grpc.{json,md}` (`docs/BENCHMARKS.md`). Not part of `cargo xtask test`.
+//! - `cargo xtask bench-transport [--quick] [options]`: build `benches/transport-bench` in
+//!   release and run it (our HTTP/2 against the h2 crate over loopback, and the in-process
+//!   gRPC scenarios; `benches/README.md`).
 //! - `cargo xtask codegen`: regenerate the checked-in generated code listed in
 //!   `CODEGEN_TARGETS` with the `grpc-codegen` binary (no protoc needed), formatted with
 //!   rustfmt. `cargo xtask codegen --check` fails if any of it is out of date (`cargo xtask
@@ -40,6 +45,7 @@ fn main() -> ExitCode {
         Some("install-peers") => peers::install_peers().map(drop),
         Some("interop") => interop::interop(&args[1..]),
         Some("bench") => bench(&args[1..]),
+        Some("bench-transport") => bench_transport(&args[1..]),
         Some("codegen") => codegen(&args[1..]),
         _ => {
             eprintln!("{USAGE}");
@@ -64,8 +70,10 @@ const USAGE: &str = "usage:
   cargo xtask interop [--quick] [--case NAME]
                                        the interop matrix vs grpc-go and grpcio
                                        (opts: see `cargo xtask interop --help`)
-  cargo xtask bench [--quick] [opts]   transport benchmark vs h2, release build
+  cargo xtask bench [--quick] [opts]   gRPC benchmark vs tonic and grpc-go, release build
                                        (opts: see `cargo xtask bench --help`)
+  cargo xtask bench-transport [--quick] [opts]
+                                       HTTP/2 benchmark vs h2 (and in-process gRPC)
   cargo xtask codegen [--check]        regenerate checked-in code from .proto files
                                        (--check: fail if it is out of date)";
 
@@ -138,9 +146,61 @@ fn test() -> Result<(), String> {
     Ok(())
 }
 
-/// Builds the transport benchmark in release and runs it with `args` (`--quick` for the
-/// CI smoke mode). Results go to `target/bench/transport.{json,md}`.
+/// Programs the gRPC benchmark runs besides the peers: h2load (the neutral load generator)
+/// and perf (system calls per RPC; the report leaves that column empty without it).
+const BENCH_TOOLS: &[AptTool] = &[
+    AptTool {
+        presence: Presence::Program("h2load"),
+        package: "nghttp2-client",
+    },
+    AptTool {
+        presence: Presence::Program("perf"),
+        package: "linux-perf",
+    },
+    AptTool {
+        presence: Presence::Program("taskset"),
+        package: "util-linux",
+    },
+];
+
+/// The side-by-side gRPC benchmark: installs what it runs, builds `grpc-bench` in release
+/// and runs its suite with `args` (`--quick` for a smoke run). Results go to
+/// `target/bench/grpc.{json,md}`.
 fn bench(args: &[String]) -> Result<(), String> {
+    if args.iter().any(|arg| arg == "--help" || arg == "-h") {
+        eprintln!(
+            "usage: cargo xtask bench [--quick] [--duration SECS] [--warmup SECS] [--repeat N]
+                         [--only ours|tonic|grpc-go]... [--no-pin]
+  Builds benches/grpc-bench (release) and grpc-go's benchmark server, then runs every
+  scenario against each server; see docs/BENCHMARKS.md."
+        );
+        return Ok(());
+    }
+    ensure_apt_tools(BENCH_TOOLS)?;
+    let peers = peers::install_peers()?;
+    run(
+        "cargo",
+        &["build", "--release", "--locked", "--package", "grpc-bench"],
+    )?;
+    let exe = target_dir()
+        .join("release")
+        .join(format!("grpc-bench{}", env::consts::EXE_SUFFIX));
+    let out = target_dir().join("bench");
+    let mut suite = vec![
+        "suite".to_owned(),
+        "--go-server".to_owned(),
+        path_arg(&peers.go_bench_server)?,
+        "--out".to_owned(),
+        path_arg(&out)?,
+    ];
+    suite.extend(args.iter().cloned());
+    let suite: Vec<&str> = suite.iter().map(String::as_str).collect();
+    run(&path_arg(&exe)?, &suite)
+}
+
+/// Builds the transport benchmark in release and runs it with `args` (`--quick` for a
+/// smoke run). Results go to `target/bench/transport.{json,md}`.
+fn bench_transport(args: &[String]) -> Result<(), String> {
     run(
         "cargo",
         &[

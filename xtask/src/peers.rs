@@ -1,20 +1,24 @@
 //! `cargo xtask install-peers`: the gRPC implementations we did not write that `cargo xtask
-//! interop` tests against, installed from the registries the machines reach and cached under
-//! `target/peers/`:
+//! interop` tests against and `benches/grpc-bench` measures against, installed from the
+//! registries the machines reach and cached under `target/peers/`:
 //!
 //! - grpc-go's interop server and client, built in GOPATH mode, offline, from Debian's source
-//!   package `golang-google-grpc` (the `-dev` package strips `interop/`) against the Go
-//!   libraries Debian installs under `/usr/share/gocode`;
+//!   package `golang-google-grpc` (the `-dev` package strips `interop/` and `benchmark/`)
+//!   against the Go libraries Debian installs under `/usr/share/gocode`;
+//! - grpc-go's benchmark server: our small `benches/grpc-bench/go/bench_server.go` around
+//!   grpc-go's own `benchmark` package (grpc.testing.BenchmarkService), built in the same Go
+//!   step;
 //! - grpcio (gRPC C-core through Python) from PyPI in a venv, with Python stubs of the interop
 //!   protos for `interop/python/`.
 //!
 //! Each step records what it made in a stamp file (`target/peers/stamps/`) and is skipped
-//! when its output exists and the stamp matches (same Debian version, same Go, same grpcio,
-//! same protos). Cold, on the project's 2-core machine (measured twice, packages, pip cache
-//! and `target/peers` removed): apt install 10-12 s, `apt-get source` 2 s (with the
-//! `apt-get update` for the new deb-src entry), the Go build 8 s, venv and pip install 6-7 s,
-//! the stubs well under a second: 27 s in all. Cached: nothing runs. `cargo xtask
-//! install-peers` prints each step's time.
+//! when its output exists and the stamp matches (same Debian version, same Go, same bench
+//! server source, same grpcio, same protos). Cold, on the project's 2-core machine (measured
+//! twice, packages, pip cache and `target/peers` removed): apt install 10-12 s, `apt-get
+//! source` 2 s (with the `apt-get update` for the new deb-src entry), the Go build 8 s for
+//! the interop pair plus 1-1.5 s for the bench server (that part measured with an empty
+//! GOCACHE after the pair), venv and pip install 6-7 s, the stubs well under a second: about
+//! 28 s in all. Cached: nothing runs. `cargo xtask install-peers` prints each step's time.
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
@@ -73,10 +77,17 @@ const INTEROP_PROTOS: &[&str] = &[
 /// The import root of `INTEROP_PROTOS`, relative to the workspace root.
 const PROTO_ROOT: &str = "interop/proto";
 
+/// grpc-go's benchmark server for `benches/grpc-bench`, relative to the workspace root: a
+/// `package main` file outside GOPATH, built against the unpacked tree's `benchmark` package.
+const GO_BENCH_SERVER: &str = "benches/grpc-bench/go/bench_server.go";
+
 /// Where the installed peers are.
 pub struct Peers {
     pub go_server: PathBuf,
     pub go_client: PathBuf,
+    /// grpc-go's grpc.testing.BenchmarkService server (`GO_BENCH_SERVER`): prints `listening
+    /// 127.0.0.1:PORT`, answers `stats` on stdin with a JSON line, exits at stdin EOF.
+    pub go_bench_server: PathBuf,
     /// The venv's python, with grpcio.
     pub python: PathBuf,
     /// The directory holding `grpc/testing/*_pb2*.py`.
@@ -108,21 +119,36 @@ pub fn install_peers() -> Result<Peers, String> {
     timings.push(("apt-get source", step.elapsed().as_secs_f64(), !fresh));
     let source = unpacked_source(&src_dir)?;
 
-    // grpc-go's interop server and client.
+    // grpc-go's interop server and client, and our benchmark server on grpc-go.
     let bin = peers_dir.join("bin");
     let go_server = bin.join("grpc-go-interop-server");
     let go_client = bin.join("grpc-go-interop-client");
+    let go_bench_server = bin.join("grpc-go-bench-server");
+    let bench_source = workspace_root().join(GO_BENCH_SERVER);
+    let bench_hash = {
+        let mut hasher = DefaultHasher::new();
+        read(&bench_source)?.hash(&mut hasher);
+        hasher.finish()
+    };
     let go_version = output("go", &["version"])?;
-    let build_stamp = format!("{GRPC_GO_SOURCE} {grpc_version}\n{go_version}\n");
+    let build_stamp = format!(
+        "{GRPC_GO_SOURCE} {grpc_version}\n{go_version}\n{GO_BENCH_SERVER} {bench_hash:016x}\n"
+    );
     let step = Instant::now();
     let fresh = stamp_matches(&stamps.join("go-build"), &build_stamp)
         && go_server.is_file()
-        && go_client.is_file();
+        && go_client.is_file()
+        && go_bench_server.is_file();
     if !fresh {
+        let bench_target = path_arg(&bench_source)?;
         build_grpc_go(
             &peers_dir,
             &source,
-            &[("server", &go_server), ("client", &go_client)],
+            &[
+                ("google.golang.org/grpc/interop/server", &go_server),
+                ("google.golang.org/grpc/interop/client", &go_client),
+                (&bench_target, &go_bench_server),
+            ],
         )?;
         write_stamp(&stamps.join("go-build"), &build_stamp)?;
     }
@@ -195,6 +221,7 @@ pub fn install_peers() -> Result<Peers, String> {
     Ok(Peers {
         go_server,
         go_client,
+        go_bench_server,
         python,
         stubs,
     })
@@ -265,6 +292,7 @@ fn unpacked_source(src_dir: &Path) -> Result<PathBuf, String> {
                     .and_then(|name| name.to_str())
                     .is_some_and(|name| name.starts_with(&prefix))
                 && path.join("interop/server/server.go").is_file()
+                && path.join("benchmark/benchmark.go").is_file()
         })
         .ok_or_else(|| {
             format!(
@@ -274,9 +302,11 @@ fn unpacked_source(src_dir: &Path) -> Result<PathBuf, String> {
         })
 }
 
-/// Builds `google.golang.org/grpc/interop/<name>` for each `(name, output)` in GOPATH mode,
-/// offline: our GOPATH holds the unpacked tree as `google.golang.org/grpc` (it shadows the
-/// `-dev` package's copy, which lacks `interop/`), and `/usr/share/gocode` the rest.
+/// Builds each `(target, output)` in GOPATH mode, offline, where `target` is an import path
+/// (`google.golang.org/grpc/interop/server`) or the path of a `package main` file outside
+/// GOPATH (the bench server): our GOPATH holds the unpacked tree as `google.golang.org/grpc`
+/// (it shadows the `-dev` package's copy, which lacks `interop/` and `benchmark/`), and
+/// `/usr/share/gocode` the rest.
 fn build_grpc_go(
     peers_dir: &Path,
     source: &Path,
@@ -294,10 +324,9 @@ fn build_grpc_go(
     symlink(source, &link)?;
     let gopath_env = format!("{}:/usr/share/gocode", path_arg(&gopath)?);
     let gocache = peers_dir.join("gocache");
-    for (name, out) in programs {
+    for (target, out) in programs {
         let out_arg = path_arg(out)?;
-        let package = format!("google.golang.org/grpc/interop/{name}");
-        let args = ["build", "-o", out_arg.as_str(), package.as_str()];
+        let args = ["build", "-o", out_arg.as_str(), target];
         eprintln!(
             "+ GO111MODULE=off GOPROXY=off GOPATH={gopath_env} go {}",
             args.join(" ")
@@ -315,7 +344,7 @@ fn build_grpc_go(
             .map_err(|e| format!("could not start go: {e}"))?;
         eprintln!("  ({:.1}s)", start.elapsed().as_secs_f64());
         if !status.success() {
-            return Err(format!("building {package} failed: {status}"));
+            return Err(format!("building {target} failed: {status}"));
         }
     }
     Ok(())
