@@ -113,6 +113,8 @@ pub struct ConnectionTask<T> {
     write_failed: bool,
     /// Bytes written since the last flush.
     unflushed: bool,
+    /// The task gave way once before gathering its next batch (see step 5 of `poll_pass`).
+    yielded_for_batch: bool,
     commands_closed: bool,
     /// The client shut down because every handle was dropped.
     abandoned: bool,
@@ -221,6 +223,7 @@ where
             read_closed: false,
             write_failed: false,
             unflushed: false,
+            yielded_for_batch: false,
             commands_closed: false,
             abandoned: false,
             shared,
@@ -472,6 +475,8 @@ where
     }
 
     fn poll_pass(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        // Whether any handle sent a command during this poll.
+        let mut commanded = false;
         loop {
             let mut progress = false;
 
@@ -493,6 +498,7 @@ where
                 progress = true;
             }
             progress |= applied > 0;
+            commanded |= applied > 0;
 
             // 2. Input.
             if !self.read_closed && self.conn.wants_read() {
@@ -550,6 +556,18 @@ where
             // 5. Output: gather one batch, write it, flush once.
             if !self.write_failed {
                 if self.write_buf.is_empty() {
+                    if commanded && !self.yielded_for_batch {
+                        // A handle's command woke us, typically one call task's response
+                        // while other call tasks are queued behind it with theirs. Give way
+                        // once (a self-wake sends this task to the back of the run queue,
+                        // where tokio's LIFO slot would otherwise have put it first), so one
+                        // write carries all of them rather than one write per response. With
+                        // nothing else queued, the task is polled again at once.
+                        self.yielded_for_batch = true;
+                        cx.waker().wake_by_ref();
+                        return Poll::Pending;
+                    }
+                    self.yielded_for_batch = false;
                     self.conn.poll_transmit(now(), &mut self.write_buf);
                     self.dispatch_events();
                 }
