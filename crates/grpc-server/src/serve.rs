@@ -2,22 +2,25 @@
 //! connection with one task per call under it, and the shutdown paths.
 //!
 //! Task tree: the serve future owns a `JoinSet` of connection tasks; each connection task
-//! spawns its HTTP/2 connection task (aborted when the connection task goes away) and owns a
-//! `JoinSet` of call tasks. Aborting a connection task therefore stops its socket and its
-//! calls; aborting the serve future stops everything.
+//! runs its HTTP/2 connection inline, and the connection spawns one detached task per call
+//! as each request arrives (counted, so a connection's future ends after its last call).
+//! Aborting a connection task drops its HTTP/2 connection, which fails every open stream,
+//! and each call's stop signal then cancels its handler; aborting the serve future stops
+//! everything.
 
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::{Pin, pin};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use grpc_transport::connection::Config;
-use grpc_transport::driver::Incoming;
+use grpc_transport::driver::ServerConnection;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 
 use crate::dispatch::{ServerShared, dispatch};
@@ -107,15 +110,6 @@ struct DoneGuard(ServerHandle);
 impl Drop for DoneGuard {
     fn drop(&mut self) {
         self.0.set_done();
-    }
-}
-
-/// Aborts a spawned task when dropped.
-struct AbortOnDrop(tokio::task::AbortHandle);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }
 
@@ -297,44 +291,85 @@ async fn run_connection<T>(
 ) where
     T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let (mut incoming, task) = Incoming::with_task(io, conn.transport.clone());
-    // The address reaches handlers only if they asked for it (see
-    // `ServerBuilder::remote_addr_extension`); layers and interceptors always see it.
-    let task = tokio::spawn(async move {
-        if let Err(error) = task.await {
-            tracing::debug!(%error, "connection ended with an error");
+    let calls = Arc::new(CallTracker::default());
+    // Each request is dispatched from inside the HTTP/2 connection task, the moment its
+    // headers are decoded: no request queue, and no task of ours to wake per request.
+    let on_request = {
+        let calls = calls.clone();
+        let expose_remote_addr = conn.remote_addr_extension;
+        move |request| {
+            let call = calls.start();
+            let service = service.as_ref().map(|s| s.clone_box());
+            let server = server.clone();
+            // Detached: a finished call frees its task at once (a join handle would keep
+            // its memory until joined). Calls end with the connection anyway: when the
+            // connection task is dropped every stream fails and each call's stop signal
+            // fires (see `dispatch::race`).
+            tokio::spawn(async move {
+                dispatch(server, service, request, remote_addr, expose_remote_addr).await;
+                drop(call);
+            });
         }
-    });
-    let _abort = AbortOnDrop(task.abort_handle());
-    let mut calls = JoinSet::new();
+    };
+    let (connection, task) = ServerConnection::with_handler(io, conn.transport.clone(), on_request);
+    // The HTTP/2 connection runs inside this task: dropping this future (the server's
+    // `stop`, or the serve future itself) closes the socket and fails the open streams.
+    let mut task = pin!(task);
     let mut draining = false;
     loop {
         if !draining && *control.borrow_and_update() != Control::Running {
             // Two-phase GOAWAY; streams already open finish, later ones are refused.
-            incoming.shutdown();
+            connection.shutdown();
             draining = true;
         }
         tokio::select! {
-            request = incoming.accept() => match request {
-                Some(request) => {
-                    // Finished calls are reaped here rather than in a `join_next` arm: that
-                    // arm woke this loop at the end of every call, on whichever worker the
-                    // call finished on, and the cross-worker wake-up halved unary throughput
-                    // (transport-bench grpc_unary: 17.5k → 45k calls/s without it).
-                    while calls.try_join_next().is_some() {}
-                    let service = service.as_ref().map(|s| s.clone_box());
-                    calls.spawn(dispatch(
-                        server.clone(),
-                        service,
-                        request,
-                        remote_addr,
-                        conn.remote_addr_extension,
-                    ));
+            ended = &mut task => {
+                if let Err(error) = ended {
+                    tracing::debug!(%error, "connection ended with an error");
                 }
-                None => break,
-            },
+                break;
+            }
             _ = control.changed(), if !draining => {}
         }
     }
-    join_all(&mut calls).await;
+    calls.wait_idle().await;
+}
+
+/// Counts a connection's calls in flight, so the connection's future ends only after its
+/// last call has.
+#[derive(Debug, Default)]
+struct CallTracker {
+    in_flight: AtomicUsize,
+    idle: Notify,
+}
+
+/// One call in flight; dropping it ends the call's count.
+struct CallGuard(Arc<CallTracker>);
+
+impl CallTracker {
+    fn start(self: &Arc<Self>) -> CallGuard {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        CallGuard(self.clone())
+    }
+
+    async fn wait_idle(&self) {
+        loop {
+            let notified = self.idle.notified();
+            let mut notified = pin!(notified);
+            // Registered before the check, so a call ending in between still wakes us.
+            notified.as_mut().enable();
+            if self.in_flight.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+impl Drop for CallGuard {
+    fn drop(&mut self) {
+        if self.0.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
 }

@@ -55,6 +55,6 @@ pub mod tls;
 
 pub use client::Client;
 pub use error::Error;
-pub use server::Incoming;
+pub use server::{Incoming, ServerConnection};
 pub use stream::{RecvStream, SendStream, StopSignal};
 pub use task::{ConnectionStats, ConnectionTask, IncomingRequest};

@@ -1,10 +1,13 @@
-//! The server side: serve one accepted transport, and take requests from [`Incoming`].
+//! The server side: serve one accepted transport, and take requests from [`Incoming`] (a
+//! queue the caller reads) or hand them to a function as they arrive ([`ServerConnection`]).
 
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
 
 use super::error::Error;
-use super::task::{self, ConnectionHandle, ConnectionStats, ConnectionTask, IncomingRequest};
+use super::task::{
+    self, Acceptor, ConnectionHandle, ConnectionStats, ConnectionTask, IncomingRequest,
+};
 use crate::connection::{Config, Role};
 
 /// The requests arriving on one server connection.
@@ -23,7 +26,8 @@ impl Incoming {
     {
         config.role = Role::Server;
         let (accept_tx, requests) = mpsc::unbounded_channel();
-        let (connection, task) = ConnectionTask::start(io, config, Some(accept_tx));
+        let (connection, task) =
+            ConnectionTask::start(io, config, Some(Acceptor::Queue(accept_tx)));
         (
             Incoming {
                 requests,
@@ -47,6 +51,53 @@ impl Incoming {
     /// The next request, or `None` once the connection is closed.
     pub async fn accept(&mut self) -> Option<IncomingRequest> {
         self.requests.recv().await
+    }
+
+    /// A snapshot of the connection's state (windows, streams, peer settings).
+    pub async fn stats(&self) -> Result<ConnectionStats, Error> {
+        self.connection.stats().await
+    }
+
+    /// Starts a graceful shutdown (two GOAWAYs with a PING between them; open streams
+    /// finish, then the connection closes).
+    pub fn shutdown(&self) {
+        self.connection.shutdown();
+    }
+
+    /// Whether the connection is closed.
+    pub fn is_closed(&self) -> bool {
+        self.connection.is_closed()
+    }
+}
+
+/// A server connection that hands each request to a function the moment the connection task
+/// decodes its headers, with no queue between them: a gRPC server spawns each call from
+/// there. Compared with [`Incoming`], there is no request queue to allocate per connection
+/// and no task to wake per request.
+#[derive(Debug)]
+pub struct ServerConnection {
+    connection: ConnectionHandle,
+}
+
+impl ServerConnection {
+    /// Starts serving HTTP/2 on an accepted transport (prior knowledge: the client sends the
+    /// preface first). `on_request` runs inside the connection task for every request the
+    /// peer opens, so it must return quickly: spawn the work, never block or wait in it.
+    /// Run the returned task (spawn it, or await it where the connection is owned); dropping
+    /// it closes the connection and fails every open stream.
+    pub fn with_handler<T, F>(
+        io: T,
+        mut config: Config,
+        on_request: F,
+    ) -> (ServerConnection, ConnectionTask<T>)
+    where
+        T: AsyncRead + AsyncWrite + Unpin,
+        F: FnMut(IncomingRequest) + Send + 'static,
+    {
+        config.role = Role::Server;
+        let acceptor = Acceptor::Handler(Box::new(on_request));
+        let (connection, task) = ConnectionTask::start(io, config, Some(acceptor));
+        (ServerConnection { connection }, task)
     }
 
     /// A snapshot of the connection's state (windows, streams, peer settings).

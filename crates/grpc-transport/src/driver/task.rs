@@ -17,6 +17,7 @@
 //! ping-pong rate and saved no syscalls (see docs/ARCHITECTURE.md).
 
 use std::collections::HashMap;
+use std::fmt;
 use std::future::Future;
 use std::hash::BuildHasherDefault;
 use std::pin::Pin;
@@ -38,8 +39,28 @@ use crate::hpack::HeaderField;
 
 /// Read at most this much per pass; it bounds the work done before writing.
 const READ_CHUNK: usize = 64 * 1024;
+/// What the write buffer starts with once output is pending (it grows if a batch needs more).
+const WRITE_CHUNK: usize = 16 * 1024;
 /// Commands applied per pass at most, so a flood of commands cannot starve reads.
 const MAX_COMMANDS_PER_PASS: usize = 1024;
+
+/// Where a server connection delivers the requests its peer opens.
+pub(crate) enum Acceptor {
+    /// Into a queue that [`Incoming`](super::Incoming) reads.
+    Queue(mpsc::UnboundedSender<IncomingRequest>),
+    /// Straight to a function, called from the connection task as each request arrives
+    /// ([`ServerConnection`](super::ServerConnection)).
+    Handler(Box<dyn FnMut(IncomingRequest) + Send>),
+}
+
+impl fmt::Debug for Acceptor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Acceptor::Queue(_) => f.write_str("Acceptor::Queue"),
+            Acceptor::Handler(_) => f.write_str("Acceptor::Handler"),
+        }
+    }
+}
 
 /// A request the server side accepted: its headers and the two halves of its stream.
 #[derive(Debug)]
@@ -70,6 +91,9 @@ pub struct ConnectionStats {
     pub connection_send_window: i64,
     /// The peer's settings.
     pub peer_settings: crate::connection::PeerSettings,
+    /// Octets allocated for the read and write buffers (both zero while the connection is
+    /// idle: they are given back when no stream is open and nothing is buffered).
+    pub buffer_capacity: usize,
 }
 
 struct StreamEntry {
@@ -105,7 +129,7 @@ pub struct ConnectionTask<T> {
     write_buf: BytesMut,
     /// Keyed by stream id with the connection's cheap id hasher (no SipHash per frame).
     streams: HashMap<u32, StreamEntry, BuildHasherDefault<StreamIdHasher>>,
-    accept: Option<mpsc::UnboundedSender<IncomingRequest>>,
+    accept: Option<Acceptor>,
     pings: Vec<([u8; 8], oneshot::Sender<()>)>,
     timer: Pin<Box<Sleep>>,
     timer_deadline: Option<tokio::time::Instant>,
@@ -183,7 +207,7 @@ where
     pub(crate) fn start(
         io: T,
         config: crate::connection::Config,
-        accept: Option<mpsc::UnboundedSender<IncomingRequest>>,
+        accept: Option<Acceptor>,
     ) -> (ConnectionHandle, ConnectionTask<T>) {
         let conn = Connection::new(config, now());
         let (command_tx, commands) = mpsc::unbounded_channel();
@@ -203,7 +227,7 @@ where
         conn: Connection,
         commands: mpsc::UnboundedReceiver<Command>,
         command_tx: Option<mpsc::UnboundedSender<Command>>,
-        accept: Option<mpsc::UnboundedSender<IncomingRequest>>,
+        accept: Option<Acceptor>,
         shared: Arc<ConnectionShared>,
     ) -> ConnectionTask<T> {
         let span = tracing::debug_span!("h2", role = ?conn.role());
@@ -213,8 +237,10 @@ where
             conn,
             commands,
             command_tx,
-            read_buf: BytesMut::with_capacity(READ_CHUNK),
-            write_buf: BytesMut::with_capacity(16 * 1024),
+            // Both buffers are allocated on first use and given back whenever the connection
+            // goes idle (`release_idle_buffers`).
+            read_buf: BytesMut::new(),
+            write_buf: BytesMut::new(),
             streams: HashMap::default(),
             accept,
             pings: Vec::new(),
@@ -323,6 +349,7 @@ where
                     connection_recv_window_target: self.conn.connection_recv_window_target(),
                     connection_send_window: self.conn.connection_send_window(),
                     peer_settings: *self.conn.peer_settings(),
+                    buffer_capacity: self.read_buf.capacity() + self.write_buf.capacity(),
                 });
             }
         }
@@ -443,10 +470,14 @@ where
             body,
             respond,
         };
-        let delivered = self
-            .accept
-            .as_ref()
-            .is_some_and(|accept| accept.send(request).is_ok());
+        let delivered = match self.accept.as_mut() {
+            Some(Acceptor::Queue(queue)) => queue.send(request).is_ok(),
+            Some(Acceptor::Handler(handler)) => {
+                handler(request);
+                true
+            }
+            None => false,
+        };
         if !delivered {
             // Nobody accepts streams any more: refuse this one (it may be retried) and
             // wind the connection down.
@@ -462,16 +493,6 @@ where
                 slot.get_or_insert(error);
             }
         }
-    }
-
-    /// Ends every stream still known with the connection's error.
-    fn fail_all_streams(&mut self) {
-        let error = self.shared.error().unwrap_or(Error::ConnectionClosed);
-        for (_, entry) in self.streams.drain() {
-            entry.shared.fail(error.clone());
-            let _ = entry.recv.send(RecvItem::Error(error.clone()));
-        }
-        self.accept = None;
     }
 
     fn poll_pass(&mut self, cx: &mut Context<'_>) -> Poll<()> {
@@ -556,6 +577,9 @@ where
             // 5. Output: gather one batch, write it, flush once.
             if !self.write_failed {
                 if self.write_buf.is_empty() {
+                    if self.write_buf.capacity() == 0 && self.conn.has_pending_transmit() {
+                        self.write_buf.reserve(WRITE_CHUNK);
+                    }
                     if commanded && !self.yielded_for_batch {
                         // A handle's command woke us, typically one call task's response
                         // while other call tasks are queued behind it with theirs. Give way
@@ -612,7 +636,28 @@ where
                 progress = true;
             }
             if !progress {
+                self.release_idle_buffers();
                 return Poll::Pending;
+            }
+        }
+    }
+
+    /// Gives the read and write buffers back when nothing is in them and no stream is open,
+    /// so an idle connection holds no buffer memory (a server's thousand idle connections
+    /// would otherwise keep 80 KiB of buffers each, a few pages of it resident). The next
+    /// read or write allocates again; under load some stream is always open and the buffers
+    /// stay.
+    fn release_idle_buffers(&mut self) {
+        if self.streams.is_empty()
+            && self.conn.open_streams() == 0
+            && self.read_buf.is_empty()
+            && self.write_buf.is_empty()
+        {
+            if self.read_buf.capacity() > 0 {
+                self.read_buf = BytesMut::new();
+            }
+            if self.write_buf.capacity() > 0 {
+                self.write_buf = BytesMut::new();
             }
         }
     }
@@ -624,6 +669,29 @@ where
         self.record_close(Some(error.into()));
         self.conn.recv_eof();
         self.dispatch_events();
+    }
+}
+
+impl<T> ConnectionTask<T> {
+    /// Ends every stream still known with the connection's error.
+    fn fail_all_streams(&mut self) {
+        let error = self.shared.error().unwrap_or(Error::ConnectionClosed);
+        for (_, entry) in self.streams.drain() {
+            entry.shared.fail(error.clone());
+            let _ = entry.recv.send(RecvItem::Error(error.clone()));
+        }
+        self.accept = None;
+    }
+}
+
+impl<T> Drop for ConnectionTask<T> {
+    /// A connection task dropped before it finished (its runtime shut down, or its owner
+    /// aborted it) fails every stream it still had, so their handles see the connection
+    /// gone (and `StopSignal`s fire) instead of waiting for frames that will never come.
+    fn drop(&mut self) {
+        self.fail_all_streams();
+        self.shared.closed.store(true, Ordering::Release);
+        self.shared.closed_notify.notify_waiters();
     }
 }
 
