@@ -251,13 +251,40 @@ async fn serve_connection<IO>(
     conn: Arc<ConnConfig>,
     io: IO,
     remote_addr: Option<SocketAddr>,
-    mut control: watch::Receiver<Control>,
+    control: watch::Receiver<Control>,
 ) where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let Some(acceptor) = conn.tls.clone() else {
         return run_connection(server, service, &conn, io, remote_addr, control).await;
     };
+    // Boxed: the TLS handshake and stream are large, and an unboxed branch would size every
+    // plaintext connection's task for them (about 4 KiB more per connection).
+    Box::pin(serve_tls_connection(
+        server,
+        service,
+        &conn,
+        acceptor,
+        io,
+        remote_addr,
+        control,
+    ))
+    .await;
+}
+
+/// The TLS handshake (bounded by `tls_handshake_timeout`, refused without ALPN "h2"), then
+/// the connection.
+async fn serve_tls_connection<IO>(
+    server: Arc<ServerShared>,
+    service: Option<Box<dyn CallService>>,
+    conn: &ConnConfig,
+    acceptor: tokio_rustls::TlsAcceptor,
+    io: IO,
+    remote_addr: Option<SocketAddr>,
+    mut control: watch::Receiver<Control>,
+) where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let handshake = tokio::time::timeout(conn.tls_handshake_timeout, acceptor.accept(io));
     let stream = tokio::select! {
         result = handshake => match result {
@@ -278,7 +305,7 @@ async fn serve_connection<IO>(
         tracing::debug!(?remote_addr, "client did not negotiate ALPN h2");
         return;
     }
-    run_connection(server, service, &conn, stream, remote_addr, control).await;
+    run_connection(server, service, conn, stream, remote_addr, control).await;
 }
 
 async fn run_connection<T>(

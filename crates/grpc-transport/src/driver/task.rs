@@ -39,8 +39,12 @@ use crate::hpack::HeaderField;
 
 /// Read at most this much per pass; it bounds the work done before writing.
 const READ_CHUNK: usize = 64 * 1024;
+/// What the read buffer starts with after it was given back (an idle connection's next
+/// message is usually small); the next read that finds less than `READ_CHUNK / 4` spare
+/// grows it to `READ_CHUNK`.
+const FIRST_READ: usize = 4 * 1024;
 /// What the write buffer starts with once output is pending (it grows if a batch needs more).
-const WRITE_CHUNK: usize = 16 * 1024;
+const FIRST_WRITE: usize = 4 * 1024;
 /// Commands applied per pass at most, so a flood of commands cannot starve reads.
 const MAX_COMMANDS_PER_PASS: usize = 1024;
 
@@ -523,7 +527,9 @@ where
 
             // 2. Input.
             if !self.read_closed && self.conn.wants_read() {
-                if self.read_buf.capacity() - self.read_buf.len() < READ_CHUNK / 4 {
+                if self.read_buf.capacity() == 0 {
+                    self.read_buf.reserve(FIRST_READ);
+                } else if self.read_buf.capacity() - self.read_buf.len() < READ_CHUNK / 4 {
                     self.read_buf.reserve(READ_CHUNK);
                 }
                 match tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut self.read_buf)
@@ -578,7 +584,7 @@ where
             if !self.write_failed {
                 if self.write_buf.is_empty() {
                     if self.write_buf.capacity() == 0 && self.conn.has_pending_transmit() {
-                        self.write_buf.reserve(WRITE_CHUNK);
+                        self.write_buf.reserve(FIRST_WRITE);
                     }
                     if commanded && !self.yielded_for_batch {
                         // A handle's command woke us, typically one call task's response
