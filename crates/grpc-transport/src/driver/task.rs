@@ -40,8 +40,8 @@ use crate::hpack::HeaderField;
 /// Read at most this much per pass; it bounds the work done before writing.
 const READ_CHUNK: usize = 64 * 1024;
 /// What the read buffer starts with after it was given back (an idle connection's next
-/// message is usually small); the next read that finds less than `READ_CHUNK / 4` spare
-/// grows it to `READ_CHUNK`.
+/// message is usually small); a read that finds less than a quarter of it spare grows it by
+/// `READ_CHUNK`.
 const FIRST_READ: usize = 4 * 1024;
 /// What the write buffer starts with once output is pending (it grows if a batch needs more).
 const FIRST_WRITE: usize = 4 * 1024;
@@ -527,9 +527,12 @@ where
 
             // 2. Input.
             if !self.read_closed && self.conn.wants_read() {
-                if self.read_buf.capacity() == 0 {
+                let capacity = self.read_buf.capacity();
+                if capacity == 0 {
                     self.read_buf.reserve(FIRST_READ);
-                } else if self.read_buf.capacity() - self.read_buf.len() < READ_CHUNK / 4 {
+                } else if capacity - self.read_buf.len() < capacity.min(READ_CHUNK) / 4 {
+                    // Nearly full: grow to a full chunk (a small buffer grows only once the
+                    // peer sends more than it holds).
                     self.read_buf.reserve(READ_CHUNK);
                 }
                 match tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut self.read_buf)
