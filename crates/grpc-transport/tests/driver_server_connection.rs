@@ -20,17 +20,11 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
-fn request(path: &'static str) -> Vec<HeaderField> {
-    vec![
-        HeaderField::new(":method", "POST"),
-        HeaderField::new(":scheme", "http"),
-        HeaderField::new(":path", path),
-        HeaderField::new(":authority", "localhost"),
-    ]
-}
+mod support;
+use support::{request, response};
 
 fn ok() -> Vec<HeaderField> {
-    vec![HeaderField::new(":status", "200")]
+    response("200")
 }
 
 /// A socket that counts its completed writes.
