@@ -589,13 +589,16 @@ where
                     if self.write_buf.capacity() == 0 && self.conn.has_pending_transmit() {
                         self.write_buf.reserve(FIRST_WRITE);
                     }
-                    if commanded && !self.yielded_for_batch {
+                    if commanded && !self.yielded_for_batch && self.streams.len() > 1 {
                         // A handle's command woke us, typically one call task's response
                         // while other call tasks are queued behind it with theirs. Give way
                         // once (a self-wake sends this task to the back of the run queue,
                         // where tokio's LIFO slot would otherwise have put it first), so one
-                        // write carries all of them rather than one write per response. With
-                        // nothing else queued, the task is polled again at once.
+                        // write carries all of them rather than one write per response.
+                        // Only with more than one stream open: with one, nothing else will
+                        // join the batch, and on a multi-thread runtime the yielded task may
+                        // be stolen by another worker (a cross-thread hop that halved
+                        // one-stream ping-pong in transport-bench).
                         self.yielded_for_batch = true;
                         cx.waker().wake_by_ref();
                         return Poll::Pending;
