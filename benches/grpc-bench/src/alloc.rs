@@ -82,12 +82,7 @@ pub(crate) fn live_bytes() -> i64 {
 /// This process's resident set size in octets (VmRSS in /proc/self/status), or 0 where
 /// that file does not exist.
 pub(crate) fn rss_bytes() -> u64 {
-    rss_of("/proc/self/status")
-}
-
-/// VmRSS of a `/proc/<pid>/status` file, in octets (0 when unreadable).
-pub(crate) fn rss_of(status_path: &str) -> u64 {
-    let Ok(status) = std::fs::read_to_string(status_path) else {
+    let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
         return 0;
     };
     status

@@ -7,7 +7,6 @@
 //! received match one framed response per successful request; a mismatch fails the run.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use prost::Message;
 
@@ -60,14 +59,7 @@ impl H2loadRun {
         let log_path = self.scratch.with_extension("log");
         std::fs::write(&body_path, framed_request(self.size)?)?;
         let _ = std::fs::remove_file(&log_path);
-        let mut command = match self.cpu {
-            Some(cpu) => {
-                let mut command = Command::new("taskset");
-                command.arg("-c").arg(cpu.to_string()).arg(&self.program);
-                command
-            }
-            None => Command::new(&self.program),
-        };
+        let mut command = crate::suite::pinned(&self.program, self.cpu);
         command
             .arg("-c")
             .arg(self.connections.to_string())

@@ -207,7 +207,7 @@ impl ServerProc {
 }
 
 /// `program` under `taskset -c CPU` when pinning.
-fn pinned(program: &Path, cpu: Option<usize>) -> Command {
+pub(crate) fn pinned(program: &Path, cpu: Option<usize>) -> Command {
     match cpu {
         Some(cpu) => {
             let mut command = Command::new("taskset");
@@ -417,13 +417,14 @@ pub(crate) fn run(args: SuiteArgs) -> Result<(), BoxError> {
         let with_idle = server.stats()?;
         server.set_alloc_counting(false)?;
         drop(held);
-        if let (Some(before), Some(after)) = (start.live_heap_bytes, with_idle.live_heap_bytes) {
-            report.memory_mut(server.name).idle_heap_per_connection =
-                Some((after - before) as f64 / idle as f64);
-        }
-        report.memory_mut(server.name).start_rss = start.rss_bytes;
-        report.memory_mut(server.name).idle_connections = idle as u64;
-        report.memory_mut(server.name).idle_rss = with_idle.rss_bytes;
+        let memory = report.memory_mut(server.name);
+        memory.start_rss = start.rss_bytes;
+        memory.idle_connections = idle as u64;
+        memory.idle_rss = with_idle.rss_bytes;
+        memory.idle_heap_per_connection = start
+            .live_heap_bytes
+            .zip(with_idle.live_heap_bytes)
+            .map(|(before, after)| (after - before) as f64 / idle as f64);
         eprintln!(
             "  {:8} rss {:.1} MiB at start, {:.1} MiB with {idle} idle connections",
             server.name,

@@ -12,9 +12,11 @@
 //!
 //! and repeats until a pass makes no progress. Every command queued by the time a pass
 //! starts joins that pass's write, which is how a handler's headers, data and trailers
-//! leave in one `write`. The task does not yield before small writes the way gRPC-Go's
-//! loopy writer does: measured on loopback, the extra scheduler turn cost 40% of one-stream
-//! ping-pong rate and saved no syscalls (see docs/ARCHITECTURE.md).
+//! leave in one `write`. Unlike gRPC-Go's loopy writer, the task does not yield before every
+//! small write (on loopback that cost 40% of one-stream ping-pong and saved no syscalls); it
+//! gives way once only when a handle's command woke it with more than one stream open, so
+//! the responses of call tasks queued behind it share the write (see step 5 of `poll_pass`
+//! and docs/ARCHITECTURE.md).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -694,6 +696,17 @@ impl<T> ConnectionTask<T> {
         }
         self.accept = None;
     }
+
+    /// Ends the connection for its handles: fails every stream still known, marks the
+    /// connection closed and wakes whoever waits for that. Runs once, when the task finishes
+    /// or is dropped, whichever comes first.
+    fn close_out(&mut self) {
+        if self.shared.closed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        self.fail_all_streams();
+        self.shared.closed_notify.notify_waiters();
+    }
 }
 
 impl<T> Drop for ConnectionTask<T> {
@@ -701,9 +714,7 @@ impl<T> Drop for ConnectionTask<T> {
     /// aborted it) fails every stream it still had, so their handles see the connection
     /// gone (and `StopSignal`s fire) instead of waiting for frames that will never come.
     fn drop(&mut self) {
-        self.fail_all_streams();
-        self.shared.closed.store(true, Ordering::Release);
-        self.shared.closed_notify.notify_waiters();
+        self.close_out();
     }
 }
 
@@ -722,9 +733,7 @@ where
             Poll::Ready(()) => {
                 // Close the transport; errors here change nothing.
                 let _ = Pin::new(&mut this.io).poll_shutdown(cx);
-                this.fail_all_streams();
-                this.shared.closed.store(true, Ordering::Release);
-                this.shared.closed_notify.notify_waiters();
+                this.close_out();
                 match this.shared.error() {
                     Some(error) => Poll::Ready(Err(error)),
                     None => Poll::Ready(Ok(())),
