@@ -136,6 +136,9 @@ fn test() -> Result<(), String> {
     // The README's first command: the demo must keep working (it exits non-zero when any
     // step does not behave as it prints).
     run("cargo", &["run", "-p", "greeter", "--locked"])?;
+    // The plug-your-own examples check what they print and exit non-zero otherwise.
+    run("cargo", &["run", "-p", "custom-resolver", "--locked"])?;
+    run("cargo", &["run", "-p", "custom-balancer", "--locked"])?;
     // The interop matrix against grpc-go and grpcio (installs and caches the peers first):
     // any failed case fails the test command.
     interop::interop(&[])?;

@@ -82,4 +82,7 @@ pub use subchannel::{Subchannel, SubchannelHandle};
 /// Re-exported so a policy crate needs no direct dependency on grpc-core.
 pub use grpc_core::{Extensions, Metadata, Status};
 /// Re-exported: the resolver types a policy sees.
-pub use grpc_resolver_api::{Address, Addr, Attributes, ResolverState};
+pub use grpc_resolver_api::{Addr, Address, Attributes, ResolverState};
+/// Re-exported: [`LbPolicyBuilder::parse_config`] takes a `serde_json::Value`, so a policy
+/// crate needs no direct dependency on serde_json.
+pub use serde_json;

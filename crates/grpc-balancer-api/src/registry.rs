@@ -39,7 +39,9 @@ impl fmt::Debug for LbPolicyRegistry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut names: Vec<_> = self.names().collect();
         names.sort_unstable();
-        f.debug_struct("LbPolicyRegistry").field("names", &names).finish()
+        f.debug_struct("LbPolicyRegistry")
+            .field("names", &names)
+            .finish()
     }
 }
 
@@ -48,7 +50,9 @@ static GLOBAL: RwLock<Option<LbPolicyRegistry>> = RwLock::new(None);
 /// Registers `builder` process-wide: every channel built afterwards can select it by name.
 pub fn register(builder: Arc<dyn LbPolicyBuilder>) {
     let mut global = GLOBAL.write().unwrap_or_else(PoisonError::into_inner);
-    global.get_or_insert_with(LbPolicyRegistry::new).register(builder);
+    global
+        .get_or_insert_with(LbPolicyRegistry::new)
+        .register(builder);
 }
 
 /// The process-wide builder named `name`, if one was [`register`]ed.

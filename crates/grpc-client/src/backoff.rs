@@ -84,6 +84,15 @@ impl BackoffState {
     }
 }
 
+/// A uniformly distributed value in [0, 1) from a per-thread generator (retry jitter).
+pub(crate) fn random_unit() -> f64 {
+    use std::cell::RefCell;
+    thread_local! {
+        static RNG: RefCell<Rng> = RefCell::new(Rng::seeded());
+    }
+    RNG.with(|rng| rng.borrow_mut().next_unit())
+}
+
 /// A small xorshift generator: jitter needs no cryptographic randomness, and a dependency
 /// for it would be heavier than these lines. Seeded from std's per-process random hasher keys.
 #[derive(Debug)]

@@ -12,15 +12,26 @@ use grpc_transport::connection::Config;
 use grpc_transport::driver::tls;
 use rustls::pki_types::ServerName;
 
+use grpc_balancer_api::{LbPolicyBuilder, LbPolicyRegistry};
+use grpc_resolver_api::{ResolverBuilder, ResolverRegistry, split_host_port};
+
 use crate::backoff::ConnectBackoff;
+use crate::balancer::{Balancer, DEFAULT_POLICY, LbSettings, PolicyLookup, ResolverLookup};
 use crate::call::USER_AGENT;
 use crate::channel::{Channel, ChannelInner};
-use crate::connection::{Connector, Subchannel, TlsConnect};
 use crate::interceptor::Interceptor;
-use crate::target::{Address, Security, Target};
+use crate::service_config;
+use crate::subchannel::{ConnectSettings, Dialer, TlsConnect};
+use crate::target::{Security, parse_target};
 
 /// Default [`ChannelBuilder::connect_timeout`] (gRPC's MIN_CONNECT_TIMEOUT).
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Default [`ChannelBuilder::idle_timeout`]: 30 minutes (gRPC-Go's).
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+
+/// Default [`ChannelBuilder::retry_buffer_size`]: 256 KiB (gRPC-Go's per-call retry buffer).
+pub const DEFAULT_RETRY_BUFFER_SIZE: usize = 256 * 1024;
 
 /// Default [`ChannelBuilder::max_decoding_message_size`]: 4 MiB.
 pub const DEFAULT_MAX_DECODING_MESSAGE_SIZE: usize = 4 * 1024 * 1024;
@@ -59,6 +70,13 @@ pub struct ChannelBuilder {
     interceptors: Vec<Box<dyn Interceptor>>,
     credentials: Option<Arc<dyn CallCredentials>>,
     allow_insecure_credentials: bool,
+    resolvers: ResolverRegistry,
+    policies: LbPolicyRegistry,
+    default_service_config: Option<String>,
+    resolver_service_config: bool,
+    idle_timeout: Option<Duration>,
+    retry_buffer_size: usize,
+    dialer: Option<Dialer>,
 }
 
 impl ChannelBuilder {
@@ -79,7 +97,88 @@ impl ChannelBuilder {
             interceptors: Vec::new(),
             credentials: None,
             allow_insecure_credentials: false,
+            resolvers: ResolverRegistry::new(),
+            policies: LbPolicyRegistry::new(),
+            default_service_config: None,
+            resolver_service_config: true,
+            idle_timeout: Some(DEFAULT_IDLE_TIMEOUT),
+            retry_buffer_size: DEFAULT_RETRY_BUFFER_SIZE,
+            dialer: None,
         }
+    }
+
+    /// Adds a resolver for this channel's target scheme (or any scheme): looked up before
+    /// the process-wide registry ([`grpc_resolver_api::registry::register`]) and the
+    /// built-in resolvers (`dns`, `passthrough`, `unix`, `unix-abstract`, `ipv4`, `ipv6`).
+    pub fn resolver(mut self, builder: Arc<dyn ResolverBuilder>) -> ChannelBuilder {
+        self.resolvers.register(builder);
+        self
+    }
+
+    /// Adds a load-balancing policy that service configs can select by name: looked up
+    /// before the process-wide registry ([`grpc_balancer_api::registry::register`]) and the
+    /// built-in policies (`pick_first`, `round_robin`, `weighted_round_robin`,
+    /// `least_request_experimental`, `ring_hash_experimental`).
+    pub fn lb_policy(mut self, builder: Arc<dyn LbPolicyBuilder>) -> ChannelBuilder {
+        self.policies.register(builder);
+        self
+    }
+
+    /// The service config (JSON, gRPC's `service_config.md`) used while the resolver
+    /// provides none: load-balancing policy, per-method timeouts, wait-for-ready, message
+    /// limits, retry or hedging policies, retry throttling. An invalid config fails
+    /// `connect`/`connect_lazy` with INVALID_ARGUMENT.
+    ///
+    /// ```no_run
+    /// # fn example() -> Result<(), grpc_client::Status> {
+    /// let channel = grpc_client::Channel::builder("dns:///api.example.com:50051")
+    ///     .default_service_config(r#"{
+    ///         "loadBalancingConfig": [{"round_robin": {}}],
+    ///         "methodConfig": [{
+    ///             "name": [{"service": "echo.Echo"}],
+    ///             "timeout": "2s",
+    ///             "retryPolicy": {
+    ///                 "maxAttempts": 3, "initialBackoff": "0.1s", "maxBackoff": "1s",
+    ///                 "backoffMultiplier": 2, "retryableStatusCodes": ["UNAVAILABLE"]
+    ///             }
+    ///         }]
+    ///     }"#)
+    ///     .connect_lazy()?;
+    /// # let _ = channel; Ok(()) }
+    /// ```
+    pub fn default_service_config(mut self, json: &str) -> ChannelBuilder {
+        self.default_service_config = Some(json.to_owned());
+        self
+    }
+
+    /// Whether service configs from the resolver are used (default `true`); when `false`
+    /// only the [`default_service_config`](ChannelBuilder::default_service_config) applies.
+    pub fn resolver_service_config(mut self, enabled: bool) -> ChannelBuilder {
+        self.resolver_service_config = enabled;
+        self
+    }
+
+    /// After this long without calls the channel goes IDLE: it stops resolving and closes
+    /// its connections; the next call starts them again. Default 30 minutes; `None` never.
+    pub fn idle_timeout(mut self, timeout: Option<Duration>) -> ChannelBuilder {
+        self.idle_timeout = timeout;
+        self
+    }
+
+    /// How many bytes of a client-streaming or bidi call's request messages are kept so the
+    /// call can be retried (gRFC A6); a call whose requests exceed it commits and is no
+    /// longer retried. Default 256 KiB. Unary and server-streaming calls keep their one
+    /// request message whatever its size.
+    pub fn retry_buffer_size(mut self, bytes: usize) -> ChannelBuilder {
+        self.retry_buffer_size = bytes;
+        self
+    }
+
+    /// Replaces the connector (tests that count connection attempts on a fake clock).
+    #[cfg(test)]
+    pub(crate) fn dialer(mut self, dialer: Dialer) -> ChannelBuilder {
+        self.dialer = Some(dialer);
+        self
     }
 
     /// Connects with TLS using this rustls configuration (its ALPN list is replaced by
@@ -224,17 +323,36 @@ impl ChannelBuilder {
     /// attempt fails (after at most the connect timeout).
     pub async fn connect(self) -> Result<Channel, Status> {
         let channel = self.connect_lazy()?;
-        channel.inner.subchannel.pick(false).await?;
+        let balancer = &channel.inner.balancer;
+        std::future::poll_fn(|cx| balancer.poll_ready(cx)).await?;
         Ok(channel)
     }
 
     /// Builds the channel without connecting: the first call connects. Fails only on bad
     /// settings (INVALID_ARGUMENT).
     pub fn connect_lazy(self) -> Result<Channel, Status> {
-        let target = Target::parse(&self.target)?;
+        let resolvers = ResolverLookup::new(self.resolvers.clone());
+        let (target, security) =
+            parse_target(&self.target, |scheme| resolvers.get(scheme).is_some())?;
         let invalid =
             |why: String| Status::invalid_argument(format!("target {:?}: {why}", self.target));
-        let tls = match (target.security, self.tls.clone()) {
+        let resolver = resolvers
+            .get(target.scheme())
+            .ok_or_else(|| invalid(format!("no resolver for the scheme {:?}", target.scheme())))?;
+        let policies = PolicyLookup::new(self.policies.clone());
+        let default_config = match &self.default_service_config {
+            None => None,
+            Some(json) => Some(Arc::new(
+                service_config::parse(json, &|name: &str| policies.get(name))
+                    .map_err(|why| invalid(format!("invalid default service config: {why}")))?,
+            )),
+        };
+        if default_config.is_none() && policies.get(DEFAULT_POLICY).is_none() {
+            return Err(invalid(
+                "no pick_first policy (grpc-client's `balancers` feature is off): register one or set a default service config".into(),
+            ));
+        }
+        let tls = match (security, self.tls.clone()) {
             (Security::Tls | Security::Unspecified, Some(config)) => Some(config),
             (Security::Tls, None) => {
                 return Err(invalid(
@@ -250,7 +368,7 @@ impl ChannelBuilder {
         };
         let authority = match &self.server_name_override {
             Some(name) => name.clone(),
-            None => target.authority.clone(),
+            None => resolver.default_authority(&target),
         };
         if !is_header_value(&authority) {
             return Err(invalid(format!(
@@ -260,12 +378,13 @@ impl ChannelBuilder {
         let tls = match tls {
             None => None,
             Some(config) => {
-                let name = match (&self.server_name_override, &target.address) {
-                    (Some(name), _) => name.clone(),
-                    (None, Address::Tcp { host, .. }) => host.clone(),
-                    (None, Address::Unix(_)) => {
-                        return Err(invalid("TLS over Unix sockets is not supported".into()));
-                    }
+                let name = match &self.server_name_override {
+                    Some(name) => name.clone(),
+                    None => split_host_port(&authority)
+                        .map(|(host, _)| host.to_owned())
+                        .map_err(|why| {
+                            invalid(format!("no TLS server name in {authority:?}: {why}"))
+                        })?,
                 };
                 let server_name = ServerName::try_from(name.clone())
                     .map_err(|e| invalid(format!("invalid TLS server name {name:?}: {e}")))?;
@@ -287,14 +406,24 @@ impl ChannelBuilder {
             }
         };
         let secure = tls.is_some();
+        let connect = Arc::new(ConnectSettings {
+            tls,
+            transport: self.transport,
+            connect_timeout: self.connect_timeout,
+            backoff: self.backoff,
+            dialer: self.dialer,
+        });
+        let balancer = Balancer::new(LbSettings {
+            target,
+            resolver,
+            policies,
+            default_config,
+            resolver_config_enabled: self.resolver_service_config,
+            idle_timeout: self.idle_timeout.filter(|t| !t.is_zero()),
+            connect,
+        });
         let mut inner = ChannelInner {
-            subchannel: Subchannel::new(Connector {
-                address: target.address.clone(),
-                tls,
-                transport: self.transport,
-                connect_timeout: self.connect_timeout,
-                backoff: self.backoff,
-            }),
+            balancer,
             target: self.target,
             scheme: Bytes::from_static(if secure { b"https" } else { b"http" }),
             authority: Bytes::from(authority),
@@ -303,6 +432,7 @@ impl ChannelBuilder {
             default_timeout: self.timeout,
             max_decoding: self.max_decoding,
             max_encoding: self.max_encoding,
+            retry_buffer_size: self.retry_buffer_size,
             send_compressed: None,
             accept_header: self.accept_compressed.accept_encoding(),
             accept: Arc::new(self.accept_compressed),
@@ -339,6 +469,14 @@ impl fmt::Debug for ChannelBuilder {
             .field("accept_compressed", &self.accept_compressed)
             .field("interceptors", &self.interceptors.len())
             .field("call_credentials", &self.credentials.is_some())
+            .field("resolvers", &self.resolvers)
+            .field("lb_policies", &self.policies)
+            .field(
+                "default_service_config",
+                &self.default_service_config.is_some(),
+            )
+            .field("idle_timeout", &self.idle_timeout)
+            .field("retry_buffer_size", &self.retry_buffer_size)
             .field(
                 "allow_insecure_credentials",
                 &self.allow_insecure_credentials,

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use grpc_balancer_api::{CallOutcome, OnComplete, PickInfo};
 use grpc_core::compression::{self, Compressor};
 use grpc_core::credentials::{AuthContext, CallCredentials};
 use grpc_core::{Code, Extensions, Metadata, Status, headers};
@@ -25,9 +26,11 @@ use grpc_transport::hpack::HeaderField;
 use tokio::time::Instant;
 
 use crate::channel::ChannelInner;
-use crate::connection::ConnectionLease;
 use crate::interceptor::{CallContext, split_path};
 use crate::options::CallOptions;
+use crate::retry_policy::PREVIOUS_ATTEMPTS_HEADER;
+use crate::service_config::MethodConfig;
+use crate::subchannel::ConnectionLease;
 
 /// The `user-agent` this crate sends (after any prefix set with
 /// [`ChannelBuilder::user_agent`](crate::ChannelBuilder::user_agent)).
@@ -44,11 +47,14 @@ pub(crate) struct PreparedCall {
     pub(crate) compressor: Option<Arc<dyn Compressor>>,
     pub(crate) max_decoding: usize,
     pub(crate) max_encoding: usize,
+    wait_for_ready: bool,
+    /// The service config's settings for this method (retries, hedging).
+    pub(crate) method: Option<Arc<MethodConfig>>,
 }
 
 impl PreparedCall {
     pub(crate) fn wait_for_ready(&self) -> bool {
-        self.context.options().wait_for_ready
+        self.wait_for_ready
     }
 
     pub(crate) fn deadline_exceeded(&self) -> Status {
@@ -127,22 +133,53 @@ impl ChannelInner {
         }
         // Interceptors may have changed the options.
         let options = context.options();
-        let timeout = effective_timeout(request_timeout, options.timeout, self.default_timeout);
+        let mut timeout = effective_timeout(request_timeout, options.timeout, self.default_timeout);
+        // The service config's method settings need the resolver's first answer (which may
+        // carry the config): wait for it, within the call's deadline.
+        within(deadline_from(started, timeout), timeout, async {
+            self.balancer.wait_resolved().await;
+            Ok(())
+        })
+        .await?;
+        let config = self.balancer.service_config();
+        let method = config
+            .as_deref()
+            .and_then(|config| config.method_config(context.path()))
+            .cloned();
+        if let Some(method_timeout) = method.as_ref().and_then(|m| m.timeout) {
+            // The service config's timeout caps the call's (service_config.md, "timeout").
+            timeout = Some(timeout.map_or(method_timeout, |t| t.min(method_timeout)));
+        }
+        let options = context.options();
+        let wait_for_ready = options
+            .wait_for_ready
+            .or_else(|| method.as_ref().and_then(|m| m.wait_for_ready))
+            .unwrap_or(false);
         let compressor = match options.compression {
             None => self.send_compressed.clone(),
             Some(name) => self.compressor(name).map_err(Status::internal)?,
+        };
+        let limit = |call: Option<usize>, channel: usize, method: Option<usize>| {
+            let limit = call.unwrap_or(channel);
+            method.map_or(limit, |m| limit.min(m))
         };
         Ok(PreparedCall {
             deadline: deadline_from(started, timeout),
             timeout,
             credentials: Metadata::new(),
             compressor,
-            max_decoding: options
-                .max_decoding_message_size
-                .unwrap_or(self.max_decoding),
-            max_encoding: options
-                .max_encoding_message_size
-                .unwrap_or(self.max_encoding),
+            max_decoding: limit(
+                options.max_decoding_message_size,
+                self.max_decoding,
+                method.as_ref().and_then(|m| m.max_response_message_bytes),
+            ),
+            max_encoding: limit(
+                options.max_encoding_message_size,
+                self.max_encoding,
+                method.as_ref().and_then(|m| m.max_request_message_bytes),
+            ),
+            wait_for_ready,
+            method,
             context,
         })
     }
@@ -208,7 +245,11 @@ impl ChannelInner {
     }
 
     /// The request's header block.
-    pub(crate) fn request_headers(&self, call: &PreparedCall) -> Result<Vec<HeaderField>, Status> {
+    pub(crate) fn request_headers(
+        &self,
+        call: &PreparedCall,
+        previous_attempts: u32,
+    ) -> Result<Vec<HeaderField>, Status> {
         let metadata = call.context.metadata();
         let mut fields = Vec::with_capacity(10 + metadata.len() + call.credentials.len());
         let path = match call.context.path_cow() {
@@ -228,6 +269,13 @@ impl ChannelInner {
             Bytes::from_static(headers::TRAILERS.as_bytes()),
         ));
         fields.push(field(headers::USER_AGENT, self.user_agent.clone()));
+        if previous_attempts > 0 {
+            // gRFC A6: a retried or hedged attempt says how many went before it.
+            fields.push(field(
+                PREVIOUS_ATTEMPTS_HEADER,
+                Bytes::from(previous_attempts.to_string()),
+            ));
+        }
         if let Some(deadline) = call.deadline {
             let remaining = deadline.saturating_duration_since(Instant::now());
             if remaining.is_zero() {
@@ -270,22 +318,80 @@ impl ChannelInner {
     pub(crate) async fn open_stream(
         &self,
         call: &PreparedCall,
-    ) -> Result<(SendStream, RecvStream, ConnectionLease), Status> {
+        previous_attempts: u32,
+    ) -> Result<OpenedStream, Status> {
         let mut attempts = 0;
         loop {
             attempts += 1;
-            let picked = self.subchannel.pick(call.wait_for_ready()).await?;
-            let headers = self.request_headers(call)?;
+            let info = PickInfo {
+                path: call.context.path(),
+                metadata: call.context.metadata(),
+                extensions: call.context.extensions(),
+            };
+            let picked = self.balancer.pick(&info, call.wait_for_ready()).await?;
+            let headers = self.request_headers(call, previous_attempts)?;
             match picked.client.send_request(headers, false) {
-                Ok((send, recv)) => return Ok((send, recv, picked.lease)),
+                Ok((send, recv)) => {
+                    return Ok(OpenedStream {
+                        send,
+                        recv,
+                        lease: picked.lease,
+                        completion: Completion::new(picked.on_complete),
+                    });
+                }
                 Err(error) => {
                     picked.lease.connection_unusable();
+                    let status = status_from_transport(&error);
+                    Completion::new(picked.on_complete).complete(&status, &Metadata::new());
                     if attempts >= 2 {
-                        return Err(status_from_transport(&error));
+                        return Err(status);
                     }
                 }
             }
         }
+    }
+}
+
+/// A stream opened for a call on a picked connection.
+pub(crate) struct OpenedStream {
+    pub(crate) send: SendStream,
+    pub(crate) recv: RecvStream,
+    pub(crate) lease: ConnectionLease,
+    /// Tells the picker how the call ended.
+    pub(crate) completion: Completion,
+}
+
+/// The picker's completion callback of one call, called at most once (with CANCELLED if
+/// the call is dropped before its outcome is known).
+#[derive(Default)]
+pub(crate) struct Completion(Option<OnComplete>);
+
+impl Completion {
+    pub(crate) fn new(on_complete: Option<OnComplete>) -> Completion {
+        Completion(on_complete)
+    }
+
+    /// Reports the call's outcome (once; later reports are ignored).
+    pub(crate) fn complete(&mut self, status: &Status, trailers: &Metadata) {
+        if let Some(on_complete) = self.0.take() {
+            on_complete(&CallOutcome { status, trailers });
+        }
+    }
+}
+
+impl Drop for Completion {
+    fn drop(&mut self) {
+        if self.0.is_some() {
+            self.complete(&Status::cancelled("call dropped"), &Metadata::new());
+        }
+    }
+}
+
+impl std::fmt::Debug for Completion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Completion")
+            .field(&self.0.is_some())
+            .finish()
     }
 }
 

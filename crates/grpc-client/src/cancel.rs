@@ -26,6 +26,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use grpc_transport::ErrorCode;
 use grpc_transport::driver::{RecvStream, SendStream};
 
+use crate::stream_retry::StreamRetry;
+
 /// How the receiving side of a call cancels it.
 #[derive(Debug)]
 pub(crate) enum Canceller {
@@ -33,6 +35,9 @@ pub(crate) enum Canceller {
     Owned(SendStream),
     /// The sending half belongs to a request sink.
     Shared(Arc<SendSlot>),
+    /// A retried streaming call: the current attempt's sending half is in the shared
+    /// retry state (`stream_retry.rs`).
+    Retry(Arc<StreamRetry>),
 }
 
 impl Canceller {
@@ -42,6 +47,7 @@ impl Canceller {
         match self {
             Canceller::Owned(_) => false,
             Canceller::Shared(slot) => slot.is_cancelled_by_either(),
+            Canceller::Retry(retry) => retry.cancelled_by_sender(),
         }
     }
 
@@ -53,6 +59,10 @@ impl Canceller {
                 drop(recv);
             }
             Canceller::Shared(slot) => slot.receiver_gone(recv),
+            Canceller::Retry(retry) => {
+                retry.receiver_gone();
+                drop(recv);
+            }
         }
     }
 }

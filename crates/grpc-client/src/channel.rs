@@ -14,24 +14,29 @@ use grpc_core::{Codec, Encodings, Extensions, Request, Response, Status};
 use tokio::time::Instant;
 use tracing::Instrument;
 
+use crate::balancer::Balancer;
 use crate::builder::ChannelBuilder;
-use crate::call::{PreparedCall, within};
+use crate::call::{OpenedStream, PreparedCall, within};
 use crate::cancel::{Canceller, SendSlot};
-use crate::connection::{ConnectivityState, Subchannel};
 use crate::interceptor::{Interceptor, split_path};
-use crate::response::{ReadSettings, ResponseReader};
+use crate::response::{ReadSettings, ReaderParts, ResponseReader};
 use crate::service::UnaryService;
+use crate::stream_retry::{RetryDriver, StreamRetry};
 use crate::streaming::{
     BidiStreamingCall, ClientStreamingCall, RequestSink, SinkParts, Streaming,
     single_response_extensions,
 };
+use grpc_balancer_api::ConnectivityState;
 
-/// A connection to a gRPC server, and the calls made on it.
+/// A channel to a gRPC service, and the calls made on it (gRPC-Go's ClientConn).
 ///
-/// A `Channel` is cheap to clone and safe to share across tasks: clones share one HTTP/2
-/// connection, on which calls are multiplexed as streams. The channel connects lazily (or at
-/// once, with [`ChannelBuilder::connect`]) and reconnects with backoff when the connection
-/// is lost. Dropping the last clone closes the connection once its calls finish.
+/// The channel resolves its target into addresses, keeps a subchannel (an HTTP/2
+/// connection) per address its load-balancing policy wants, and places each call on one of
+/// them through the policy's picker. A `Channel` is cheap to clone and safe to share across
+/// tasks: clones share the resolver, the policy and the connections. It connects lazily
+/// (or at once, with [`ChannelBuilder::connect`]), reconnects with backoff, and goes idle
+/// after its idle timeout without calls. Dropping the last clone (or [`close`](Channel::close))
+/// closes the connections once their calls finish.
 ///
 /// Generated clients call the four methods below; they can be used directly with any
 /// [`Codec`] too:
@@ -57,7 +62,7 @@ pub struct Channel {
 
 /// What every clone of a channel shares.
 pub(crate) struct ChannelInner {
-    pub(crate) subchannel: Subchannel,
+    pub(crate) balancer: Balancer,
     pub(crate) target: String,
     /// `:scheme`: `http` or `https`.
     pub(crate) scheme: Bytes,
@@ -68,6 +73,8 @@ pub(crate) struct ChannelInner {
     pub(crate) default_timeout: Option<Duration>,
     pub(crate) max_decoding: usize,
     pub(crate) max_encoding: usize,
+    /// How much of a streaming call's requests is kept for retries before it commits.
+    pub(crate) retry_buffer_size: usize,
     pub(crate) send_compressed: Option<Arc<dyn Compressor>>,
     pub(crate) accept: Arc<Encodings>,
     /// `grpc-accept-encoding` (empty: not sent).
@@ -82,7 +89,11 @@ impl ChannelInner {
         std::str::from_utf8(&self.authority).unwrap_or_default()
     }
 
-    fn read_settings(&self, call: &PreparedCall, enforce_deadline: bool) -> ReadSettings {
+    pub(crate) fn read_settings(
+        &self,
+        call: &PreparedCall,
+        enforce_deadline: bool,
+    ) -> ReadSettings {
         ReadSettings {
             accept: self.accept.clone(),
             max_decoding: call.max_decoding,
@@ -124,34 +135,59 @@ impl ChannelInner {
         Ok(buf.freeze())
     }
 
-    /// Sends HEADERS and the one request message and waits for the response headers.
-    /// HEADERS and DATA(END_STREAM) are queued back to back, so the connection writes them
-    /// in one batch. A stream the server never processed (refused, or a connection going
-    /// away) is retried once on a fresh connection: it is safe, nothing was processed.
-    async fn send_single(
+    /// One attempt of a call with a single request message: sends HEADERS and the message
+    /// (queued back to back, so the connection writes them in one batch) and waits for the
+    /// response headers. A stream the server never processed (refused, or above a GOAWAY's
+    /// last stream id) is retried once on a new pick: nothing was processed, so it is safe
+    /// (gRFC A6, "Transparent retries").
+    pub(crate) async fn attempt_single(
         &self,
         call: &PreparedCall,
         body: Bytes,
         enforce_deadline: bool,
         span: &tracing::Span,
-    ) -> Result<ResponseReader, Status> {
-        let mut attempts = 0;
+        previous_attempts: u32,
+    ) -> Result<ResponseReader, AttemptFailure> {
+        let mut transparent_retries = 0;
+        let mut local_retries = 0;
         loop {
-            attempts += 1;
-            let (mut send, recv, lease) = self.open_stream(call).await?;
+            let OpenedStream {
+                mut send,
+                recv,
+                lease,
+                completion,
+            } = self
+                .open_stream(call, previous_attempts)
+                .await
+                .map_err(AttemptFailure::from)?;
             // A failure here reaches the reader too, which reports it with more context.
             let _ = send.send_data(body.clone(), true).await;
-            let mut reader = ResponseReader::new(
+            let mut reader = ResponseReader::new(ReaderParts {
                 recv,
-                Canceller::Owned(send),
-                self.read_settings(call, enforce_deadline),
+                canceller: Canceller::Owned(send),
+                settings: self.read_settings(call, enforce_deadline),
                 lease,
-                span.clone(),
-            );
+                completion,
+                span: span.clone(),
+            });
             match reader.read_headers().await {
                 Ok(()) => return Ok(reader),
-                Err(_) if reader.never_processed() && attempts < 2 => continue,
-                Err(status) => return Err(status),
+                // gRFC A6, "Transparent retries": a stream that never left the client is
+                // retried as often as needed (bounded here against a pathological loop;
+                // each failure sends its connection out of READY, so the next pick waits
+                // for another); one the server refused unprocessed, once.
+                Err(_) if reader.never_sent() && local_retries < MAX_LOCAL_RETRIES => {
+                    local_retries += 1;
+                }
+                Err(_) if reader.never_processed() && transparent_retries < 1 => {
+                    transparent_retries += 1;
+                }
+                Err(status) => {
+                    return Err(AttemptFailure {
+                        pushback: reader.retry_pushback().map(str::to_owned),
+                        status,
+                    });
+                }
             }
         }
     }
@@ -217,40 +253,105 @@ impl ChannelInner {
     }
 
     /// Opens a call whose requests are streamed: HEADERS now, messages through the sink.
+    /// Under a retry policy the two halves share a [`StreamRetry`] that keeps the request
+    /// messages until the call commits and replays them on a new attempt.
     async fn open_request_stream<C: Codec>(
-        &self,
+        self: &Arc<Self>,
         request: Request<()>,
         path: Cow<'static, str>,
         codec: C,
         span: tracing::Span,
     ) -> Result<(RequestSink<C::Encode>, Streaming<C::Decode>), Status> {
         let (mut call, ()) = self.prepare_request(request, path).await?;
-        within(call.deadline, call.timeout(), async {
+        within(call.deadline, call.timeout(), async move {
             self.authorize(&mut call).await?;
-            let (send, recv, lease) = self.open_stream(&call).await?;
+            let OpenedStream {
+                send,
+                recv,
+                lease,
+                completion,
+            } = self.open_stream(&call, 0).await?;
             let codec = Arc::new(codec);
-            let slot = Arc::new(SendSlot::default());
             let encode: Arc<dyn EncodeMessage<C::Encode>> = codec.clone();
             let decode: Arc<dyn DecodeMessage<C::Decode>> = codec;
-            let reader = ResponseReader::new(
+            let settings = self.read_settings(&call, true);
+            let encoder = MessageEncoder::new(call.compressor.clone(), call.max_encoding);
+            let (deadline, timeout) = (call.deadline, call.timeout());
+            let retry_policy = call
+                .method
+                .as_ref()
+                .and_then(|method| method.retry_policy.clone());
+            if let Some(policy) = retry_policy {
+                let retry = StreamRetry::new(
+                    self.clone(),
+                    Arc::new(call),
+                    span.clone(),
+                    send,
+                    lease.clone(),
+                );
+                let reader = ResponseReader::new(ReaderParts {
+                    recv,
+                    canceller: Canceller::Retry(retry.clone()),
+                    settings,
+                    lease: lease.clone(),
+                    completion,
+                    span,
+                });
+                let sink = RequestSink::new(SinkParts {
+                    send: None,
+                    slot: Arc::new(SendSlot::default()),
+                    codec: encode,
+                    encoder,
+                    deadline,
+                    timeout,
+                    lease,
+                    retry: Some(retry.clone()),
+                });
+                let driver = RetryDriver::new(retry, policy, self.balancer.retry_throttle());
+                return Ok((sink, Streaming::with_retry(reader, decode, driver)));
+            }
+            let slot = Arc::new(SendSlot::default());
+            let reader = ResponseReader::new(ReaderParts {
                 recv,
-                Canceller::Shared(slot.clone()),
-                self.read_settings(&call, true),
-                lease.clone(),
+                canceller: Canceller::Shared(slot.clone()),
+                settings,
+                lease: lease.clone(),
+                completion,
                 span,
-            );
+            });
             let sink = RequestSink::new(SinkParts {
-                send,
+                send: Some(send),
                 slot,
                 codec: encode,
-                encoder: MessageEncoder::new(call.compressor.clone(), call.max_encoding),
-                deadline: call.deadline,
-                timeout: call.timeout(),
+                encoder,
+                deadline,
+                timeout,
                 lease,
+                retry: None,
             });
             Ok((sink, Streaming::new(reader, decode)))
         })
         .await
+    }
+}
+
+/// How many times one attempt is moved to another connection because its own was going
+/// away before the stream left the client.
+pub(crate) const MAX_LOCAL_RETRIES: u32 = 16;
+
+/// Why an attempt failed before its response headers arrived.
+pub(crate) struct AttemptFailure {
+    pub(crate) status: Status,
+    /// The server's `grpc-retry-pushback-ms`, if any.
+    pub(crate) pushback: Option<String>,
+}
+
+impl From<Status> for AttemptFailure {
+    fn from(status: Status) -> AttemptFailure {
+        AttemptFailure {
+            status,
+            pushback: None,
+        }
     }
 }
 
@@ -284,9 +385,13 @@ where
 }
 
 impl Channel {
-    /// Starts building a channel to `target`: `http://host:port`, `https://host:port`,
-    /// `host:port` (plaintext unless a TLS config is given), `unix:/path` or
-    /// `unix:///abs/path`. An invalid target is reported by `connect`/`connect_lazy`.
+    /// Starts building a channel to `target`, a URI naming its resolver (gRPC's naming
+    /// doc): `dns:///host:port` (or just `host:port`), `dns://dns-server/host:port`,
+    /// `unix:/path`, `unix:///abs/path`, `unix-abstract:name`, `passthrough:///host:port`,
+    /// `ipv4:10.0.0.1:50051,10.0.0.2:50051`, `ipv6:[::1]:50051`, or a scheme registered
+    /// with [`ChannelBuilder::resolver`]. `http://host:port` and `https://host:port` are dns
+    /// targets that also say whether to use TLS; otherwise TLS is on when a TLS config is
+    /// given. An invalid target is reported by `connect`/`connect_lazy`.
     pub fn builder(target: &str) -> ChannelBuilder {
         ChannelBuilder::new(target)
     }
@@ -380,10 +485,62 @@ impl Channel {
         UnaryService::new(self.clone(), path, codec)
     }
 
-    /// The channel's connectivity state. Does not start connecting: an idle channel stays
-    /// idle until its next call.
+    /// The channel's connectivity state (gRPC's `connectivity-semantics-and-api.md`). Does
+    /// not start connecting: an idle channel stays idle until its next call or
+    /// [`connect`](Channel::connect).
     pub fn connectivity_state(&self) -> ConnectivityState {
-        self.inner.subchannel.state()
+        self.inner.balancer.state()
+    }
+
+    /// Leaves IDLE without making a call: starts resolving and connecting (gRPC-Go's
+    /// `Connect`). Returns at once; watch progress with
+    /// [`wait_for_state_change`](Channel::wait_for_state_change).
+    pub fn connect(&self) {
+        self.inner.balancer.connect();
+    }
+
+    /// Waits until the state differs from `last` and returns the new state. Returns at once
+    /// if it already differs. Bound the wait with `tokio::time::timeout`.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use grpc_client::{Channel, ConnectivityState};
+    ///
+    /// # async fn example() -> Result<(), grpc_client::Status> {
+    /// let channel = Channel::builder("dns:///api.example.com:50051").connect_lazy()?;
+    /// channel.connect();
+    /// let mut state = channel.connectivity_state();
+    /// while state != ConnectivityState::Ready {
+    ///     state = tokio::time::timeout(Duration::from_secs(5), channel.wait_for_state_change(state))
+    ///         .await
+    ///         .map_err(|_| grpc_client::Status::deadline_exceeded("not ready in 5 s"))?;
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn wait_for_state_change(&self, last: ConnectivityState) -> ConnectivityState {
+        let mut states = self.inner.balancer.subscribe();
+        loop {
+            let current = *states.borrow_and_update();
+            if current != last {
+                return current;
+            }
+            if states.changed().await.is_err() {
+                return self.connectivity_state();
+            }
+        }
+    }
+
+    /// Closes the channel for every clone: the state becomes SHUTDOWN, connections close
+    /// once their calls finish, and new calls fail with UNAVAILABLE.
+    pub fn close(&self) {
+        self.inner.balancer.shutdown();
+    }
+
+    /// The JSON of the service config in force (from the resolver, or the
+    /// [default](ChannelBuilder::default_service_config)), if any: for logs and debugging.
+    pub fn service_config_json(&self) -> Option<Arc<str>> {
+        self.inner.balancer.service_config_json()
     }
 
     /// The `:authority` the channel's calls carry.
@@ -398,7 +555,7 @@ impl fmt::Debug for Channel {
             .field("target", &self.inner.target)
             .field("authority", &self.inner.authority_str())
             .field("secure", &self.inner.secure)
-            .field("state", &self.inner.subchannel.state())
+            .field("state", &self.inner.balancer.state())
             .finish_non_exhaustive()
     }
 }

@@ -1,18 +1,29 @@
-//! The gRPC client of the grpc-rust stack: a [`Channel`] to one server, the four kinds of
-//! calls, per-call options, interceptors, call credentials and tower integration.
+//! The gRPC client of the grpc-rust stack: a [`Channel`] with name resolution, load
+//! balancing, service config, retries and hedging; the four kinds of calls, per-call options,
+//! interceptors, call credentials and tower integration.
 //!
-//! A [`Channel`] holds one HTTP/2 connection (plaintext, TLS or a Unix socket) made by
-//! `grpc-transport`, connects lazily or eagerly, and reconnects with gRPC's backoff when the
-//! connection is lost. It is cheap to clone and safe to share across tasks; every clone
-//! multiplexes its calls over the same connection. (Name resolution and load balancing over
-//! several connections come later and slot in behind the same `Channel`.)
+//! A [`Channel`] follows gRPC-Go's ClientConn. Its target names a resolver
+//! (`dns:///host:port`, `unix:path`, `ipv4:a:p,b:p`, your own scheme; bare `host:port` is
+//! dns), which produces addresses; a load-balancing policy (pick_first unless the service
+//! config names another) makes one subchannel per address — an HTTP/2 connection made by
+//! `grpc-transport` over TCP, TLS or a Unix socket, reconnected with gRPC's backoff — and
+//! publishes a picker that places every call without a lock. The channel does no I/O until
+//! its first call (or [`Channel::connect`]), goes idle after 30 minutes without calls, and
+//! is cheap to clone and safe to share: every clone uses the same connections.
+//!
+//! The resolver and policy APIs are the small crates re-exported as [`grpc_resolver_api`]
+//! and [`grpc_balancer_api`]; the built-in resolvers and policies come from `grpc-resolver`
+//! and `grpc-balancer` through the default features `resolvers` and `balancers`.
 //!
 //! | module | concern |
 //! |---|---|
-//! | `target.rs` | target strings → address, `:scheme`, `:authority` |
-//! | `builder.rs` | [`ChannelBuilder`]: TLS, HTTP/2 settings, limits, compression, interceptors, credentials |
-//! | `connection.rs` | the one connection: Idle / Connecting / Ready / TransientFailure, reconnect |
+//! | `target.rs` | target strings → the resolver's target, TLS or not |
+//! | `builder.rs` | [`ChannelBuilder`]: TLS, HTTP/2 settings, limits, compression, interceptors, credentials, resolvers, policies, service config, idleness |
+//! | `balancer.rs` | the worker that runs resolver and policy, the atomically swapped picker, picking, idleness |
+//! | `subchannel.rs` | one connection per address: Idle / Connecting / Ready / TransientFailure, reconnect |
 //! | `backoff.rs` | connection backoff (gRPC's `connection-backoff.md`) |
+//! | `service_config.rs` | service config JSON (`service_config.md`, gRFC A6, A24) |
+//! | `retry_policy.rs`, `retry.rs`, `stream_retry.rs` | retries and hedging (gRFC A6) |
 //! | `channel.rs` | [`Channel`] and the four call kinds |
 //! | `call.rs` | starting a call: interceptors, deadline, credentials, request headers |
 //! | `response.rs` | reading a response: headers, messages, trailers, status |
@@ -57,6 +68,32 @@
 //! # }
 //! ```
 //!
+//! # Load balancing and retries
+//!
+//! ```no_run
+//! use grpc_client::Channel;
+//!
+//! # fn example() -> Result<(), grpc_client::Status> {
+//! // Every address of the name, round robin; retry UNAVAILABLE up to 3 attempts.
+//! let channel = Channel::builder("dns:///echo.internal:50051")
+//!     .default_service_config(r#"{
+//!         "loadBalancingConfig": [{"round_robin": {}}],
+//!         "methodConfig": [{"name": [{"service": "echo.Echo"}],
+//!             "retryPolicy": {"maxAttempts": 3, "initialBackoff": "0.1s", "maxBackoff": "1s",
+//!                             "backoffMultiplier": 2, "retryableStatusCodes": ["UNAVAILABLE"]}}]
+//!     }"#)
+//!     .connect_lazy()?;
+//! # let _ = channel; Ok(()) }
+//! ```
+//!
+//! Calls are retried before their response headers arrive, as the method's `retryPolicy`
+//! says: unary and server-streaming calls resend their request, client-streaming and bidi
+//! calls replay the request messages sent so far (kept up to
+//! [`ChannelBuilder::retry_buffer_size`]). A `hedgingPolicy` sends unary and
+//! server-streaming calls to several backends a delay apart and keeps the first answer.
+//! Every kind of call is retried once, transparently, when the server never processed its
+//! stream (REFUSED_STREAM, or above a GOAWAY's last stream id).
+//!
 //! # Deadlines and cancellation
 //!
 //! A call's deadline (from [`CallOptions::timeout`], [`Request::set_timeout`] or the
@@ -85,22 +122,34 @@
 //! [`ChannelBuilder::allow_insecure_credentials`] says otherwise.
 
 mod backoff;
+mod balancer;
 mod builder;
 mod call;
 mod cancel;
 mod channel;
-mod connection;
+#[cfg(test)]
+mod fake_clock_tests;
 mod interceptor;
 mod options;
 mod response;
+mod retry;
+mod retry_policy;
 mod service;
+mod service_config;
+mod stream_retry;
 mod streaming;
+mod subchannel;
 mod target;
 
 pub use backoff::ConnectBackoff;
-pub use builder::{ChannelBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_DECODING_MESSAGE_SIZE};
+pub use builder::{
+    ChannelBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_MAX_DECODING_MESSAGE_SIZE, DEFAULT_RETRY_BUFFER_SIZE,
+};
 pub use channel::Channel;
-pub use connection::ConnectivityState;
+/// The load-balancing API (policies, pickers, subchannels), re-exported.
+pub use grpc_balancer_api;
+pub use grpc_balancer_api::ConnectivityState;
 /// Codecs ([`ProstCodec`](grpc_core::codec::ProstCodec), [`BytesCodec`](grpc_core::codec::BytesCodec)
 /// and the [`Codec`](grpc_core::codec::Codec) trait), re-exported from grpc-core so generated
 /// code and users need no direct dependency on it.
@@ -110,6 +159,8 @@ pub use grpc_core::codec;
 pub use grpc_core::compression;
 pub use grpc_core::message::ReceivedCompressed;
 pub use grpc_core::{Code, Extensions, IntoRequest, Metadata, Request, Response, Status};
+/// The name-resolution API (targets, addresses, resolvers), re-exported.
+pub use grpc_resolver_api;
 pub use interceptor::{CallContext, Interceptor, InterceptorFn, interceptor_fn};
 pub use options::CallOptions;
 pub use service::{RawRequest, UnaryService};

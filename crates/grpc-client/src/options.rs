@@ -34,7 +34,8 @@ pub struct CallOptions {
     pub timeout: Option<Duration>,
     /// Wait for the channel to become ready instead of failing fast with UNAVAILABLE while it
     /// is in transient failure (gRPC's "wait for ready" semantics). The deadline still applies.
-    pub wait_for_ready: bool,
+    /// `None`: the service config's `waitForReady` for the method, else `false`.
+    pub wait_for_ready: Option<bool>,
     /// Compress request messages with this encoding (`"gzip"`, `"deflate"`, `"zstd"`, or a
     /// custom compressor registered with
     /// [`accept_compressed`](crate::ChannelBuilder::accept_compressed)); `"identity"` turns
@@ -67,7 +68,7 @@ impl CallOptions {
 
     /// Sets [`wait_for_ready`](CallOptions#structfield.wait_for_ready).
     pub fn wait_for_ready(mut self, wait_for_ready: bool) -> CallOptions {
-        self.wait_for_ready = wait_for_ready;
+        self.wait_for_ready = Some(wait_for_ready);
         self
     }
 

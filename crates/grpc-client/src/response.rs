@@ -31,13 +31,16 @@ use std::task::{Context, Poll, ready};
 use bytes::Bytes;
 use grpc_core::message::{MessageDecoder, ReceivedCompressed};
 use grpc_core::{Code, Encodings, Metadata, Status, headers};
+use grpc_transport::connection::OpenError;
 use grpc_transport::driver::{Error, RecvStream};
 use grpc_transport::hpack::HeaderField;
 use tokio::time::{Instant, Sleep};
 
+use crate::call::Completion;
 use crate::call::{connection_unusable, deadline_exceeded, status_from_transport};
 use crate::cancel::Canceller;
-use crate::connection::ConnectionLease;
+use crate::retry_policy::{CodeSet, PUSHBACK_HEADER, RetryThrottle};
+use crate::subchannel::ConnectionLease;
 
 type HeadersFuture =
     Pin<Box<dyn Future<Output = (RecvStream, Result<Vec<HeaderField>, Error>)> + Send>>;
@@ -80,18 +83,40 @@ pub(crate) struct ResponseReader {
     outcome: Option<Status>,
     /// The failure was a refused or never-processed stream: safe to retry.
     never_processed: bool,
+    /// The stream never left this client (its connection refused to open it).
+    never_sent: bool,
     lease: ConnectionLease,
+    /// Tells the picker how the call ended (load reports, in-flight counts).
+    completion: Completion,
+    /// `grpc-retry-pushback-ms` of a Trailers-Only response.
+    retry_pushback: Option<String>,
+    /// Response headers (not Trailers-Only) arrived: a retried call is committed.
+    headers_received: bool,
+    /// A committed retried call's throttle: its final status counts (gRFC A6).
+    throttle: Option<(Arc<RetryThrottle>, CodeSet)>,
     span: tracing::Span,
 }
 
+/// Where a response is read from: the stream, and what came with its pick.
+pub(crate) struct ReaderParts {
+    pub(crate) recv: RecvStream,
+    pub(crate) canceller: Canceller,
+    pub(crate) settings: ReadSettings,
+    pub(crate) lease: ConnectionLease,
+    pub(crate) completion: Completion,
+    pub(crate) span: tracing::Span,
+}
+
 impl ResponseReader {
-    pub(crate) fn new(
-        recv: RecvStream,
-        canceller: Canceller,
-        settings: ReadSettings,
-        lease: ConnectionLease,
-        span: tracing::Span,
-    ) -> ResponseReader {
+    pub(crate) fn new(parts: ReaderParts) -> ResponseReader {
+        let ReaderParts {
+            recv,
+            canceller,
+            settings,
+            lease,
+            completion,
+            span,
+        } = parts;
         ResponseReader {
             recv: Some(recv),
             canceller,
@@ -103,7 +128,12 @@ impl ResponseReader {
             trailers: Metadata::new(),
             outcome: None,
             never_processed: false,
+            never_sent: false,
             lease,
+            completion,
+            retry_pushback: None,
+            headers_received: false,
+            throttle: None,
             span,
         }
     }
@@ -148,6 +178,31 @@ impl ResponseReader {
 
     pub(crate) fn never_processed(&self) -> bool {
         self.never_processed
+    }
+
+    /// Whether the stream never left this client: its connection was going away when the
+    /// stream reached it. Such streams may be retried as often as the deadline allows.
+    pub(crate) fn never_sent(&self) -> bool {
+        self.never_sent
+    }
+
+    /// Reports the call's final status to `throttle` when it is known: a success for OK, a
+    /// failure for a status in `failures` (the retryable or non-fatal codes), else nothing.
+    pub(crate) fn track_throttle(&mut self, throttle: Arc<RetryThrottle>, failures: CodeSet) {
+        match &self.outcome {
+            Some(status) => throttle_outcome(&throttle, failures, status),
+            None => self.throttle = Some((throttle, failures)),
+        }
+    }
+
+    /// Whether response headers (not a Trailers-Only response) arrived.
+    pub(crate) fn headers_received(&self) -> bool {
+        self.headers_received
+    }
+
+    /// The server's `grpc-retry-pushback-ms`, if a Trailers-Only response carried one.
+    pub(crate) fn retry_pushback(&self) -> Option<&str> {
+        self.retry_pushback.as_deref()
     }
 
     /// Waits for the response headers. Fails with the call's status if the response is a
@@ -227,6 +282,11 @@ impl ResponseReader {
         let http_status = http_status(&fields);
         if end_stream {
             // Trailers-Only: a grpc-status present decides, whatever the HTTP status.
+            // gRFC A6: the server may tell a retrying client when (or whether) to retry.
+            self.retry_pushback = fields
+                .iter()
+                .find(|f| &f.name[..] == PUSHBACK_HEADER.as_bytes())
+                .map(|f| String::from_utf8_lossy(&f.value).into_owned());
             let status =
                 match Status::from_header_field_bytes(fields.iter().map(|f| (&f.name, &f.value))) {
                     Some(status) => status,
@@ -299,6 +359,7 @@ impl ResponseReader {
             }
         }
         self.decoder = Some(MessageDecoder::new(compressor, self.settings.max_decoding));
+        self.headers_received = true;
         self.phase = Phase::Body;
     }
 
@@ -412,6 +473,10 @@ impl ResponseReader {
             self.lease.connection_unusable();
         }
         self.never_processed = error.is_never_processed();
+        self.never_sent = matches!(
+            error,
+            Error::Open(OpenError::GoingAway | OpenError::StreamIdsExhausted)
+        );
         let status = if self.settings.deadline.is_some_and(|d| d <= Instant::now()) {
             // Our own reset after the deadline shows up here as CANCEL.
             deadline_exceeded(self.settings.timeout)
@@ -425,7 +490,17 @@ impl ResponseReader {
         self.phase = Phase::Done;
     }
 
-    fn record(&self, status: &Status) {
+    fn record(&mut self, status: &Status) {
+        // An OK status's trailers were moved to `self.trailers`; an error keeps its own.
+        let trailers = if status.is_ok() {
+            &self.trailers
+        } else {
+            status.metadata()
+        };
+        self.completion.complete(status, trailers);
+        if let Some((throttle, failures)) = self.throttle.take() {
+            throttle_outcome(&throttle, failures, status);
+        }
         self.span.record("grpc.status_code", status.code().as_i32());
         if !status.is_ok() {
             tracing::debug!(parent: &self.span, code = %status.code(), message = status.message(), "call failed");
@@ -467,6 +542,14 @@ impl std::fmt::Debug for ResponseReader {
             .field("headers", &self.headers)
             .field("outcome", &self.outcome)
             .finish_non_exhaustive()
+    }
+}
+
+fn throttle_outcome(throttle: &RetryThrottle, failures: CodeSet, status: &Status) {
+    if status.is_ok() {
+        throttle.record_success();
+    } else if failures.contains(status.code()) {
+        throttle.record_failure();
     }
 }
 

@@ -84,7 +84,7 @@ impl<C: Codec> Service<Request<C::Encode>> for UnaryService<C> {
     type Future = BoxFuture<'static, Result<Response<C::Decode>, Status>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Status>> {
-        self.channel.inner.subchannel.poll_ready(cx)
+        self.channel.inner.balancer.poll_ready(cx)
     }
 
     fn call(&mut self, request: Request<C::Encode>) -> Self::Future {
@@ -138,7 +138,7 @@ impl Service<RawRequest> for Channel {
     type Future = BoxFuture<'static, Result<Response<Bytes>, Status>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Status>> {
-        self.inner.subchannel.poll_ready(cx)
+        self.inner.balancer.poll_ready(cx)
     }
 
     fn call(&mut self, raw: RawRequest) -> Self::Future {

@@ -19,8 +19,9 @@ use tokio::time::Instant;
 
 use crate::call::{connection_unusable, deadline_exceeded, status_from_transport, within};
 use crate::cancel::SendSlot;
-use crate::connection::ConnectionLease;
 use crate::response::ResponseReader;
+use crate::stream_retry::{RetryDriver, StreamRetry};
+use crate::subchannel::ConnectionLease;
 
 /// A stream of response messages.
 ///
@@ -36,6 +37,8 @@ pub struct Streaming<T> {
     codec: Arc<dyn DecodeMessage<T>>,
     /// The `Stream` impl reported the error already.
     error_yielded: bool,
+    /// A client-streaming or bidi call under a retry policy (`stream_retry.rs`).
+    retry: Option<Box<RetryDriver>>,
 }
 
 impl<T> Streaming<T> {
@@ -44,6 +47,68 @@ impl<T> Streaming<T> {
             reader,
             codec,
             error_yielded: false,
+            retry: None,
+        }
+    }
+
+    /// A response stream whose attempts `driver` retries until the call commits.
+    pub(crate) fn with_retry(
+        reader: ResponseReader,
+        codec: Arc<dyn DecodeMessage<T>>,
+        driver: RetryDriver,
+    ) -> Streaming<T> {
+        Streaming {
+            retry: Some(Box::new(driver)),
+            ..Streaming::new(reader, codec)
+        }
+    }
+
+    /// Runs `read` on the current attempt's reader; for a retried call, replaces an attempt
+    /// that failed before its response headers with a new one (see `stream_retry.rs`).
+    fn poll_reader<R>(
+        &mut self,
+        cx: &mut Context<'_>,
+        mut read: impl FnMut(&mut ResponseReader, &mut Context<'_>) -> Poll<Result<R, Status>>,
+    ) -> Poll<Result<R, Status>> {
+        loop {
+            if let Some(driver) = self.retry.as_deref_mut() {
+                if let Some(pending) = driver.pending.as_mut() {
+                    let next = ready!(pending.as_mut().poll(cx));
+                    driver.pending = None;
+                    match next {
+                        Ok(reader) => self.reader = reader,
+                        Err(failure) => {
+                            if driver.attempt_failed(
+                                &failure.status,
+                                failure.pushback.as_deref(),
+                                false,
+                                false,
+                            ) {
+                                continue;
+                            }
+                            // Starting the retry failed for good: that is the call's status.
+                            return Poll::Ready(Err(self.reader.fail_local(failure.status)));
+                        }
+                    }
+                }
+            }
+            let result = ready!(read(&mut self.reader, cx));
+            if let Some(driver) = self.retry.as_deref_mut() {
+                if self.reader.headers_received() {
+                    driver.headers_arrived(&mut self.reader);
+                } else if let Err(status) = &result {
+                    let retried = driver.attempt_failed(
+                        status,
+                        self.reader.retry_pushback(),
+                        self.reader.never_processed(),
+                        self.reader.never_sent(),
+                    );
+                    if retried {
+                        continue;
+                    }
+                }
+            }
+            return Poll::Ready(result);
         }
     }
 
@@ -67,7 +132,11 @@ impl<T> Streaming<T> {
 
     /// Waits for the response headers and returns their custom metadata.
     pub async fn wait_headers(&mut self) -> Result<&Metadata, Status> {
-        self.reader.read_headers().await?;
+        if self.retry.is_some() {
+            std::future::poll_fn(|cx| self.poll_reader(cx, ResponseReader::poll_headers)).await?;
+        } else {
+            self.reader.read_headers().await?;
+        }
         Ok(self.reader.headers())
     }
 
@@ -84,7 +153,7 @@ impl<T> Streaming<T> {
     }
 
     fn poll_message(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<T>, Status>> {
-        let Some(payload) = ready!(self.reader.poll_message(cx))? else {
+        let Some(payload) = ready!(self.poll_reader(cx, ResponseReader::poll_message))? else {
             return Poll::Ready(Ok(None));
         };
         Poll::Ready(match self.codec.decode_message(payload) {
@@ -150,22 +219,26 @@ pub struct RequestSink<T> {
     /// END_STREAM is being sent (the close future may be dropped half-way).
     closing: bool,
     closed: bool,
+    /// A call under a retry policy: messages go through the shared retry state (which
+    /// holds the current attempt's `SendStream`; `send` is `None`).
+    retry: Option<Arc<StreamRetry>>,
 }
 
 pub(crate) struct SinkParts<T> {
-    pub(crate) send: SendStream,
+    pub(crate) send: Option<SendStream>,
     pub(crate) slot: Arc<SendSlot>,
     pub(crate) codec: Arc<dyn EncodeMessage<T>>,
     pub(crate) encoder: MessageEncoder,
     pub(crate) deadline: Option<Instant>,
     pub(crate) timeout: Option<std::time::Duration>,
     pub(crate) lease: ConnectionLease,
+    pub(crate) retry: Option<Arc<StreamRetry>>,
 }
 
 impl<T> RequestSink<T> {
     pub(crate) fn new(parts: SinkParts<T>) -> RequestSink<T> {
         RequestSink {
-            send: Some(parts.send),
+            send: parts.send,
             slot: parts.slot,
             codec: parts.codec,
             encoder: parts.encoder,
@@ -175,6 +248,7 @@ impl<T> RequestSink<T> {
             lease: parts.lease,
             closing: false,
             closed: false,
+            retry: parts.retry,
         }
     }
 
@@ -194,6 +268,12 @@ impl<T> RequestSink<T> {
     pub async fn send(&mut self, message: T) -> Result<(), Status> {
         if self.closed || self.closing {
             return Err(Status::internal("send after close_send"));
+        }
+        if let Some(retry) = &self.retry {
+            self.codec
+                .encode_message(&mut self.encoder, message, &mut self.buf)?;
+            let data = self.buf.split().freeze();
+            return retry.send(Some(data)).await;
         }
         let Some(send) = self.send.as_mut() else {
             return Err(Status::internal("send after close_send"));
@@ -219,6 +299,10 @@ impl<T> RequestSink<T> {
     pub async fn close_send(&mut self) -> Result<(), Status> {
         if self.closed {
             return Ok(());
+        }
+        if let Some(retry) = &self.retry {
+            self.closed = true;
+            return retry.send(None).await;
         }
         let Some(send) = self.send.as_mut() else {
             return Ok(());
@@ -276,6 +360,13 @@ impl<T> RequestSink<T> {
 
 impl<T> Drop for RequestSink<T> {
     fn drop(&mut self) {
+        if let Some(retry) = &self.retry {
+            if !self.closed {
+                // Dropped without close_send: the call is cancelled.
+                retry.sender_gone();
+            }
+            return;
+        }
         if let Some(send) = self.send.take() {
             if self.closing {
                 self.slot.abandon_close(send);
@@ -361,7 +452,7 @@ impl<Req, Resp> ClientStreamingCall<Req, Resp> {
             }
         }
         let responses = &mut self.responses;
-        responses.reader_mut().read_headers().await?;
+        responses.wait_headers().await?;
         let message = match self.early_response.take() {
             Some(message) => message,
             None => match responses.message().await? {

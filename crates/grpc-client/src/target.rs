@@ -1,220 +1,149 @@
-//! Target strings: where a channel connects, and the `:scheme` and `:authority` its requests
-//! carry.
+//! Target strings: which resolver a channel uses, and whether it wants TLS.
 //!
-//! Accepted forms (a subset of gRPC's naming doc, `naming.md`, enough for one direct
-//! connection; resolvers come later):
+//! A target is a URI whose scheme names a resolver (gRPC's `naming.md`; see
+//! [`grpc_resolver_api::Target`]), plus two URL forms kept for convenience:
 //!
-//! | target | transport | `:authority` |
+//! | target | resolver | TLS |
 //! |---|---|---|
-//! | `http://host:port` | TCP, plaintext (h2c) | `host:port` |
-//! | `https://host:port` | TCP + TLS | `host:port` |
-//! | `host:port` | TCP; TLS if the builder has a TLS config | `host:port` |
-//! | `unix:/abs/path`, `unix:///abs/path`, `unix:rel/path` | Unix domain socket | `localhost` |
+//! | `dns:///host:port`, `dns://server/host:port`, `host:port` | dns (port 443 if absent) | if the builder has a TLS config |
+//! | `http://host[:port]` | dns (port 80 if absent) | no |
+//! | `https://host[:port]` | dns (port 443 if absent) | required |
+//! | `passthrough:///host:port`, `ipv4:..`, `ipv6:..` | as named | if the builder has a TLS config |
+//! | `unix:path`, `unix:///abs/path`, `unix-abstract:name` | as named | no |
+//! | `anything:...` with a registered resolver | that resolver | if the builder has a TLS config |
 //!
-//! `http://` and `https://` without a port use 80 and 443. IPv6 literals go in brackets
-//! (`[::1]:50051`). A trailing `/` after the authority is allowed; any other path is not.
-
-use std::fmt;
-use std::path::PathBuf;
+//! A string whose scheme has no resolver (or that has none, like `127.0.0.1:50051` or
+//! `[::1]:50051`) is a `dns` endpoint, as the naming doc says; it must then read as
+//! `host[:port]`, or the channel fails to build with INVALID_ARGUMENT.
 
 use grpc_core::Status;
-
-/// Where to connect.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Address {
-    /// A host name or IP literal (without brackets) and a port.
-    Tcp { host: String, port: u16 },
-    /// A Unix domain socket path.
-    Unix(PathBuf),
-}
+use grpc_resolver_api::{Target, split_host_port};
 
 /// Whether the target asked for TLS, refused it, or left it to the builder.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Security {
-    /// `http://` or `unix:`: plaintext.
+    /// `http://`, `unix:`, `unix-abstract:`: plaintext.
     Plaintext,
     /// `https://`: TLS required.
     Tls,
-    /// `host:port`: TLS when the builder has a TLS config.
+    /// Anything else: TLS when the builder has a TLS config.
     Unspecified,
 }
 
-/// A parsed target string.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Target {
-    pub(crate) address: Address,
-    pub(crate) security: Security,
-    /// The authority as written in the target (`host:port`), or `localhost` for Unix sockets.
-    pub(crate) authority: String,
-}
-
-impl Target {
-    /// Parses a target string; errors are INVALID_ARGUMENT statuses naming the target.
-    pub(crate) fn parse(target: &str) -> Result<Target, Status> {
-        let invalid =
-            |why: &str| Status::invalid_argument(format!("invalid target {target:?}: {why}"));
-        if let Some(path) = target.strip_prefix("unix:") {
-            // "unix:///abs" (URI form, empty authority) and "unix:/abs" are absolute;
-            // "unix:rel" is relative to the working directory, as gRPC allows.
-            let path = match path.strip_prefix("//") {
-                Some(rest) if rest.starts_with('/') => rest,
-                Some(_) => return Err(invalid("unix:// needs an absolute path (unix:///path)")),
-                None => path,
-            };
-            if path.is_empty() {
-                return Err(invalid("empty Unix socket path"));
-            }
-            return Ok(Target {
-                address: Address::Unix(PathBuf::from(path)),
-                security: Security::Plaintext,
-                authority: "localhost".to_owned(),
-            });
-        }
-        let (security, rest, default_port) = if let Some(rest) = target.strip_prefix("http://") {
-            (Security::Plaintext, rest, Some(80))
-        } else if let Some(rest) = target.strip_prefix("https://") {
-            (Security::Tls, rest, Some(443))
-        } else if target.contains("://") {
-            return Err(invalid(
-                "unsupported scheme (use http://, https://, unix: or host:port)",
-            ));
-        } else {
-            (Security::Unspecified, target, None)
+/// Parses a channel target. `known_scheme` says which schemes have a resolver.
+pub(crate) fn parse_target(
+    target: &str,
+    known_scheme: impl Fn(&str) -> bool,
+) -> Result<(Target, Security), Status> {
+    let invalid = |why: &str| Status::invalid_argument(format!("invalid target {target:?}: {why}"));
+    for (prefix, security, default_port) in [
+        ("http://", Security::Plaintext, 80),
+        ("https://", Security::Tls, 443),
+    ] {
+        let Some(rest) = target.strip_prefix(prefix) else {
+            continue;
         };
         let authority = rest.strip_suffix('/').unwrap_or(rest);
-        if authority.is_empty() {
-            return Err(invalid("missing host"));
-        }
-        if authority.contains(['/', '?', '#', '@']) || authority.chars().any(char::is_whitespace) {
-            return Err(invalid("expected host:port"));
-        }
-        let (host, port) = split_host_port(authority).map_err(&invalid)?;
-        let port = match (port, default_port) {
-            (Some(port), _) => port,
-            (None, Some(default)) => default,
-            (None, None) => return Err(invalid("missing port (host:port)")),
+        let (host, port) = split_host_port(authority).map_err(invalid)?;
+        let port = port.unwrap_or(default_port);
+        let host = if host.contains(':') {
+            format!("[{host}]")
+        } else {
+            host.to_owned()
         };
-        Ok(Target {
-            address: Address::Tcp {
-                host: host.to_owned(),
-                port,
-            },
-            security,
-            authority: authority.to_owned(),
-        })
+        // The dns resolver's endpoint, with the scheme's default port made explicit.
+        let resolved = Target::parse(&format!("dns:///{host}:{port}"))
+            .ok_or_else(|| invalid("expected host:port"))?;
+        return Ok((resolved, security));
     }
-}
-
-/// Splits `host`, `host:port`, `[v6]` or `[v6]:port`; the host comes back without brackets.
-fn split_host_port(authority: &str) -> Result<(&str, Option<u16>), &'static str> {
-    let (host, port) = if let Some(rest) = authority.strip_prefix('[') {
-        let (host, after) = rest.split_once(']').ok_or("unclosed '[' in IPv6 address")?;
-        if host.parse::<std::net::Ipv6Addr>().is_err() {
-            return Err("invalid IPv6 address");
+    let parsed = Target::parse_or_default(target, "dns", &known_scheme);
+    if parsed.scheme() == "dns" && !known_scheme("dns") {
+        return Err(invalid(
+            "no resolver for the dns scheme (grpc-client's `resolvers` feature is off)",
+        ));
+    }
+    let explicit = Target::parse(target).is_some_and(|t| known_scheme(t.scheme()));
+    if !explicit {
+        // The default rule applied: the whole string must be host[:port].
+        if target.contains("://") {
+            return Err(invalid(
+                "unknown scheme (use dns:, unix:, unix-abstract:, passthrough:, ipv4:, ipv6:, http://, https:// or host:port)",
+            ));
         }
-        match after {
-            "" => (host, None),
-            _ => (
-                host,
-                Some(after.strip_prefix(':').ok_or("expected ':' after ']'")?),
-            ),
-        }
-    } else {
-        match authority.rsplit_once(':') {
-            Some((host, _)) if host.contains(':') => {
-                return Err("IPv6 addresses need brackets: [addr]:port");
-            }
-            Some((host, port)) => (host, Some(port)),
-            None => (authority, None),
-        }
+        split_host_port(target).map_err(invalid)?;
+    } else if parsed.scheme() == "dns" {
+        // Caught here rather than as a failing channel later.
+        split_host_port(parsed.endpoint()).map_err(invalid)?;
+    }
+    let security = match parsed.scheme() {
+        "unix" | "unix-abstract" => Security::Plaintext,
+        _ => Security::Unspecified,
     };
-    if host.is_empty() {
-        return Err("missing host");
-    }
-    let port = match port {
-        Some(port) => Some(port.parse::<u16>().map_err(|_| "invalid port")?),
-        None => None,
-    };
-    Ok((host, port))
-}
-
-impl fmt::Display for Address {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Address::Tcp { host, port } if host.contains(':') => write!(f, "[{host}]:{port}"),
-            Address::Tcp { host, port } => write!(f, "{host}:{port}"),
-            Address::Unix(path) => write!(f, "unix:{}", path.display()),
-        }
-    }
+    Ok((parsed, security))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn tcp(host: &str, port: u16) -> Address {
-        Address::Tcp {
-            host: host.to_owned(),
-            port,
-        }
+    fn known(scheme: &str) -> bool {
+        matches!(scheme, "dns" | "unix" | "unix-abstract" | "passthrough")
+    }
+
+    fn parse(target: &str) -> Result<(String, String, Security), Status> {
+        let (t, security) = parse_target(target, known)?;
+        Ok((t.scheme().to_owned(), t.endpoint().to_owned(), security))
     }
 
     #[test]
-    fn http_and_https_urls_set_security_and_default_ports() -> Result<(), Status> {
-        let t = Target::parse("http://example.com:8080")?;
-        assert_eq!(t.address, tcp("example.com", 8080));
-        assert_eq!(t.security, Security::Plaintext);
-        assert_eq!(t.authority, "example.com:8080");
-
-        let t = Target::parse("https://example.com/")?;
-        assert_eq!(t.address, tcp("example.com", 443));
-        assert_eq!(t.security, Security::Tls);
-        assert_eq!(t.authority, "example.com");
-
-        assert_eq!(Target::parse("http://h")?.address, tcp("h", 80));
-        Ok(())
-    }
-
-    #[test]
-    fn bare_host_port_leaves_security_to_the_builder() -> Result<(), Status> {
-        let t = Target::parse("127.0.0.1:50051")?;
-        assert_eq!(t.address, tcp("127.0.0.1", 50051));
-        assert_eq!(t.security, Security::Unspecified);
-        assert_eq!(t.authority, "127.0.0.1:50051");
-        assert!(
-            Target::parse("localhost").is_err(),
-            "a bare host needs a port"
+    fn http_and_https_urls_become_dns_targets_with_default_ports() -> Result<(), Status> {
+        assert_eq!(
+            parse("http://example.com:8080")?,
+            ("dns".into(), "example.com:8080".into(), Security::Plaintext)
         );
+        assert_eq!(
+            parse("https://example.com/")?,
+            ("dns".into(), "example.com:443".into(), Security::Tls)
+        );
+        assert_eq!(parse("http://h")?.1, "h:80");
+        assert_eq!(parse("https://[::1]")?.1, "[::1]:443");
         Ok(())
     }
 
     #[test]
-    fn ipv6_literals_need_brackets() -> Result<(), Status> {
-        let t = Target::parse("[::1]:50051")?;
-        assert_eq!(t.address, tcp("::1", 50051));
-        assert_eq!(t.authority, "[::1]:50051");
-        assert_eq!(t.address.to_string(), "[::1]:50051");
-        assert_eq!(Target::parse("https://[::1]")?.address, tcp("::1", 443));
-        assert!(Target::parse("::1:50051").is_err());
-        assert!(Target::parse("[::1:50051").is_err());
-        assert!(Target::parse("[nothost]:1").is_err());
+    fn bare_host_port_is_a_dns_endpoint() -> Result<(), Status> {
+        assert_eq!(
+            parse("127.0.0.1:50051")?,
+            (
+                "dns".into(),
+                "127.0.0.1:50051".into(),
+                Security::Unspecified
+            )
+        );
+        // `localhost:50051` reads as scheme `localhost`, which has no resolver.
+        assert_eq!(parse("localhost:50051")?.1, "localhost:50051");
+        assert_eq!(parse("[::1]:50051")?.1, "[::1]:50051");
+        assert_eq!(parse("localhost")?.1, "localhost");
         Ok(())
     }
 
     #[test]
-    fn unix_targets_in_all_three_forms() -> Result<(), Status> {
-        for (target, path) in [
-            ("unix:/tmp/a.sock", "/tmp/a.sock"),
-            ("unix:///tmp/a.sock", "/tmp/a.sock"),
-            ("unix:rel/a.sock", "rel/a.sock"),
-        ] {
-            let t = Target::parse(target)?;
-            assert_eq!(t.address, Address::Unix(PathBuf::from(path)), "{target}");
-            assert_eq!(t.security, Security::Plaintext);
-            assert_eq!(t.authority, "localhost");
-        }
-        assert!(Target::parse("unix:").is_err());
-        assert!(Target::parse("unix://host/path").is_err());
+    fn resolver_schemes_pass_through() -> Result<(), Status> {
+        assert_eq!(
+            parse("dns://8.8.8.8/example.com:443")?,
+            (
+                "dns".into(),
+                "example.com:443".into(),
+                Security::Unspecified
+            )
+        );
+        let (t, security) = parse_target("unix:///tmp/a.sock", known)?;
+        assert_eq!(
+            (t.scheme(), t.path(), security),
+            ("unix", "/tmp/a.sock", Security::Plaintext)
+        );
+        assert_eq!(parse("unix-abstract:name")?.2, Security::Plaintext);
+        assert_eq!(parse("passthrough:///h:1")?.0, "passthrough");
         Ok(())
     }
 
@@ -229,8 +158,9 @@ mod tests {
             "http://h:1/path",
             "http://user@h:1",
             "h :1",
+            "::1:50051",
         ] {
-            let err = Target::parse(target).unwrap_err();
+            let err = parse_target(target, known).unwrap_err();
             assert_eq!(err.code(), grpc_core::Code::InvalidArgument, "{target:?}");
         }
     }

@@ -279,8 +279,9 @@ async fn bad_targets_and_settings_are_invalid_argument() {
         "",
         "ftp://h:1",
         "h:notaport",
-        "localhost",
+        "::1:50051",
         "http://h:1/path",
+        "dns:///h:1/x y",
     ] {
         let err = Channel::builder(target).connect_lazy().unwrap_err();
         assert_eq!(err.code(), Code::InvalidArgument, "{target:?}: {err}");

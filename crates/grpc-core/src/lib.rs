@@ -69,6 +69,8 @@ pub mod framing;
 pub mod headers;
 pub mod message;
 pub mod metadata;
+#[cfg(feature = "prost")]
+pub mod orca;
 pub mod percent;
 pub mod request;
 pub mod response;

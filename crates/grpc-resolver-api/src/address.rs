@@ -155,14 +155,19 @@ mod tests {
         assert_eq!(split_host_port("a:1"), Ok(("a", Some(1))));
         assert_eq!(split_host_port("[::1]"), Ok(("::1", None)));
         assert_eq!(split_host_port("10.0.0.1"), Ok(("10.0.0.1", None)));
-        for bad in ["", ":1", "a:", "a:x", "a:70000", "[::1", "[x]:1", "[::1]x", "a b:1", "a/b:1"] {
+        for bad in [
+            "", ":1", "a:", "a:x", "a:70000", "[::1", "[x]:1", "[::1]x", "a b:1", "a/b:1",
+        ] {
             assert!(split_host_port(bad).is_err(), "{bad:?}");
         }
     }
 
     #[test]
     fn display_brackets_ipv6_names() {
-        let name = Addr::Name { host: "::1".into(), port: 5 };
+        let name = Addr::Name {
+            host: "::1".into(),
+            port: 5,
+        };
         assert_eq!(name.to_string(), "[::1]:5");
         assert_eq!(Addr::Unix("/tmp/s".into()).to_string(), "unix:/tmp/s");
         assert_eq!(

@@ -75,7 +75,11 @@ mod tests {
         a.insert(7u32);
         let b = a.clone().with("weight");
         assert_eq!(a.get::<u32>(), Some(&7));
-        assert_eq!(a.get::<&str>(), None, "the clone's insert stays in the clone");
+        assert_eq!(
+            a.get::<&str>(),
+            None,
+            "the clone's insert stays in the clone"
+        );
         assert_eq!(b.get::<&str>(), Some(&"weight"));
         assert_eq!(b.get::<u32>(), Some(&7));
     }

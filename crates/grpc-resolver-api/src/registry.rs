@@ -40,7 +40,9 @@ impl fmt::Debug for ResolverRegistry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut schemes: Vec<_> = self.schemes().collect();
         schemes.sort_unstable();
-        f.debug_struct("ResolverRegistry").field("schemes", &schemes).finish()
+        f.debug_struct("ResolverRegistry")
+            .field("schemes", &schemes)
+            .finish()
     }
 }
 
@@ -50,7 +52,9 @@ static GLOBAL: RwLock<Option<ResolverRegistry>> = RwLock::new(None);
 /// Call it at start-up, before building channels.
 pub fn register(builder: Arc<dyn ResolverBuilder>) {
     let mut global = GLOBAL.write().unwrap_or_else(PoisonError::into_inner);
-    global.get_or_insert_with(ResolverRegistry::new).register(builder);
+    global
+        .get_or_insert_with(ResolverRegistry::new)
+        .register(builder);
 }
 
 /// The process-wide builder for `scheme`, if one was [`register`]ed.

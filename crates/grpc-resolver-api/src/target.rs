@@ -134,21 +134,47 @@ mod tests {
     use super::*;
 
     fn parts(target: &Target) -> (&str, Option<&str>, &str, &str) {
-        (target.scheme(), target.authority(), target.path(), target.endpoint())
+        (
+            target.scheme(),
+            target.authority(),
+            target.path(),
+            target.endpoint(),
+        )
     }
 
     #[test]
     fn the_forms_of_the_naming_doc() {
         let cases = [
-            ("dns:///foo.com:8080", ("dns", Some(""), "/foo.com:8080", "foo.com:8080")),
-            ("dns://8.8.8.8/foo.com", ("dns", Some("8.8.8.8"), "/foo.com", "foo.com")),
-            ("dns:foo.com:8080", ("dns", None, "foo.com:8080", "foo.com:8080")),
+            (
+                "dns:///foo.com:8080",
+                ("dns", Some(""), "/foo.com:8080", "foo.com:8080"),
+            ),
+            (
+                "dns://8.8.8.8/foo.com",
+                ("dns", Some("8.8.8.8"), "/foo.com", "foo.com"),
+            ),
+            (
+                "dns:foo.com:8080",
+                ("dns", None, "foo.com:8080", "foo.com:8080"),
+            ),
             ("DNS:foo", ("dns", None, "foo", "foo")),
-            ("unix:///tmp/a.sock", ("unix", Some(""), "/tmp/a.sock", "tmp/a.sock")),
-            ("unix:/tmp/a.sock", ("unix", None, "/tmp/a.sock", "/tmp/a.sock")),
+            (
+                "unix:///tmp/a.sock",
+                ("unix", Some(""), "/tmp/a.sock", "tmp/a.sock"),
+            ),
+            (
+                "unix:/tmp/a.sock",
+                ("unix", None, "/tmp/a.sock", "/tmp/a.sock"),
+            ),
             ("unix:rel.sock", ("unix", None, "rel.sock", "rel.sock")),
-            ("unix-abstract:name", ("unix-abstract", None, "name", "name")),
-            ("passthrough:///1.2.3.4:5", ("passthrough", Some(""), "/1.2.3.4:5", "1.2.3.4:5")),
+            (
+                "unix-abstract:name",
+                ("unix-abstract", None, "name", "name"),
+            ),
+            (
+                "passthrough:///1.2.3.4:5",
+                ("passthrough", Some(""), "/1.2.3.4:5", "1.2.3.4:5"),
+            ),
             ("custom://auth", ("custom", Some("auth"), "", "")),
         ];
         for (input, expected) in cases {
@@ -166,7 +192,10 @@ mod tests {
         // `localhost:50051` parses with the scheme `localhost`; the default rule fixes it.
         let known = |s: &str| s == "dns";
         let target = Target::parse_or_default("localhost:50051", "dns", known);
-        assert_eq!(parts(&target), ("dns", Some(""), "/localhost:50051", "localhost:50051"));
+        assert_eq!(
+            parts(&target),
+            ("dns", Some(""), "/localhost:50051", "localhost:50051")
+        );
         assert_eq!(target.as_str(), "localhost:50051");
         let target = Target::parse_or_default("[::1]:1", "dns", known);
         assert_eq!(target.endpoint(), "[::1]:1");

@@ -63,6 +63,7 @@ pub struct ServerBuilder<L = Identity> {
     tls_handshake_timeout: Duration,
     tcp_nodelay: bool,
     remote_addr_extension: bool,
+    orca_reporting: bool,
     routes: Routes,
     interceptors: Vec<Arc<dyn Interceptor>>,
     layer: L,
@@ -91,6 +92,7 @@ impl ServerBuilder {
             tls_handshake_timeout: DEFAULT_TLS_HANDSHAKE_TIMEOUT,
             tcp_nodelay: true,
             remote_addr_extension: true,
+            orca_reporting: false,
             routes: Routes::new(),
             interceptors: Vec::new(),
             layer: Identity::new(),
@@ -207,6 +209,15 @@ impl<L> ServerBuilder<L> {
         self
     }
 
+    /// Per-call ORCA load reports (gRFC A51; default off): every request's extensions get a
+    /// [`CallMetricsRecorder`](crate::CallMetricsRecorder), and whatever the handler records
+    /// goes back in the `endpoint-load-metrics-bin` trailer, where client balancers such as
+    /// `weighted_round_robin` read it. Calls that record nothing send no report.
+    pub fn orca_reporting(mut self, enabled: bool) -> Self {
+        self.orca_reporting = enabled;
+        self
+    }
+
     /// Serve over TLS with this rustls configuration. ALPN "h2" is added to it if missing;
     /// clients that do not negotiate "h2" are refused (RFC 9113 §3.2).
     pub fn tls(mut self, config: Arc<rustls::ServerConfig>) -> Self {
@@ -300,6 +311,7 @@ impl<L> ServerBuilder<L> {
             tls_handshake_timeout: self.tls_handshake_timeout,
             tcp_nodelay: self.tcp_nodelay,
             remote_addr_extension: self.remote_addr_extension,
+            orca_reporting: self.orca_reporting,
             routes: self.routes,
             interceptors: self.interceptors,
             layer: Stack::new(layer, self.layer),
@@ -348,6 +360,7 @@ where
             max_send: self.max_send,
             accept: self.accept,
             send_compressed,
+            orca_reporting: self.orca_reporting,
         });
         let conn = Arc::new(ConnConfig {
             remote_addr_extension: self.remote_addr_extension,
@@ -468,6 +481,7 @@ impl<L> fmt::Debug for ServerBuilder<L> {
             .field("accept_compressed", &self.accept)
             .field("send_compressed", &self.send_compressed)
             .field("tls", &self.tls.is_some())
+            .field("orca_reporting", &self.orca_reporting)
             .field("routes", &self.routes)
             .field("interceptors", &self.interceptors.len())
             .field("layered", &self.layered)

@@ -32,6 +32,7 @@ use tracing::Instrument;
 
 use crate::call::{CallShared, ParkedResponse, RequestBody, Responder, ResponseState, ServerCall};
 use crate::layer::CallService;
+use crate::orca::CallMetricsRecorder;
 use crate::routes::{Route, RouterInner};
 use crate::sink::{field, response_headers};
 
@@ -42,6 +43,8 @@ pub(crate) struct ServerShared {
     pub(crate) max_send: usize,
     pub(crate) accept: Encodings,
     pub(crate) send_compressed: Option<Arc<dyn Compressor>>,
+    /// Give every call a `CallMetricsRecorder` and send its ORCA report (gRFC A51).
+    pub(crate) orca_reporting: bool,
 }
 
 /// Handles one request to the end.
@@ -282,11 +285,17 @@ async fn run_call(
         headers_sent: false,
         body: None,
     };
+    let mut extensions = Extensions::new();
+    let recorder = server.orca_reporting.then(|| {
+        let recorder = CallMetricsRecorder::new();
+        extensions.insert(recorder.clone());
+        recorder
+    });
     let call = ServerCall {
         path: head.path,
         route: head.route,
         metadata: head.metadata,
-        extensions: Extensions::new(),
+        extensions,
         timeout: head.timeout,
         deadline,
         remote_addr,
@@ -328,7 +337,13 @@ async fn run_call(
     let code = status.as_ref().err().map_or(Code::Ok, Status::code);
     span.record("grpc.status_code", code.as_i32());
     match taken.response {
-        Some(response) => finish(response, status).await,
+        Some(mut response) => {
+            // gRFC A51: the call's load report rides in the trailers, whatever the status.
+            if let Some(report) = recorder.and_then(|recorder| recorder.report()) {
+                report.to_trailer(&mut response.trailers);
+            }
+            finish(response, status).await
+        }
         None => tracing::debug!("the call's response half was kept elsewhere; not answered"),
     }
     // Dropped after the status is queued, so a client still sending gets RST_STREAM

@@ -35,7 +35,7 @@ use tokio::time::Sleep;
 use super::error::Error;
 use super::stream::{Command, RecvItem, RecvStream, SendStream, StreamShared};
 use crate::ErrorCode;
-use crate::connection::{Connection, Event, Role, StreamIdHasher};
+use crate::connection::{Connection, Event, OpenError, Role, StreamIdHasher};
 use crate::frame::StreamId;
 use crate::hpack::HeaderField;
 
@@ -121,6 +121,10 @@ impl ConnectionShared {
     }
 }
 
+/// How long a finished connection keeps reading (and dropping) input after shutting its
+/// write side, waiting for the peer to close (see [`ConnectionTask::poll`]).
+const LINGER: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// The future that runs one connection. The connect and accept functions spawn it on
 /// tokio; [`super::client::Client::with_task`] and friends return it for callers that
 /// want to run it themselves.
@@ -148,6 +152,9 @@ pub struct ConnectionTask<T> {
     commands_closed: bool,
     /// The client shut down because every handle was dropped.
     abandoned: bool,
+    /// The connection is over and its write side shut: input is read and dropped until
+    /// the peer closes too (or [`LINGER`] passes).
+    lingering: bool,
     shared: Arc<ConnectionShared>,
     buffer_limit: usize,
     span: tracing::Span,
@@ -258,6 +265,7 @@ where
             yielded_for_batch: false,
             commands_closed: false,
             abandoned: false,
+            lingering: false,
             shared,
             buffer_limit,
             span,
@@ -705,6 +713,17 @@ impl<T> ConnectionTask<T> {
             return;
         }
         self.fail_all_streams();
+        // Streams still waiting in the command queue never reached the wire: say so, so a
+        // client can retry them elsewhere (gRFC A6 transparent retry) instead of reporting
+        // a lost connection.
+        self.commands.close();
+        while let Ok(command) = self.commands.try_recv() {
+            if let Command::Open { stream, recv, .. } = command {
+                let error = Error::Open(OpenError::GoingAway);
+                stream.fail(error.clone());
+                let _ = recv.send(RecvItem::Error(error));
+            }
+        }
         self.shared.closed_notify.notify_waiters();
     }
 }
@@ -728,17 +747,39 @@ where
         let this = self.get_mut();
         let span = this.span.clone();
         let _entered = span.enter();
-        match this.poll_pass(cx) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(()) => {
-                // Close the transport; errors here change nothing.
-                let _ = Pin::new(&mut this.io).poll_shutdown(cx);
-                this.close_out();
-                match this.shared.error() {
-                    Some(error) => Poll::Ready(Err(error)),
-                    None => Poll::Ready(Ok(())),
+        if !this.lingering {
+            if this.poll_pass(cx).is_pending() {
+                return Poll::Pending;
+            }
+            // Close our side (FIN; errors here change nothing), and let the handles know.
+            let _ = Pin::new(&mut this.io).poll_shutdown(cx);
+            this.close_out();
+            this.lingering = true;
+            if !this.read_closed {
+                let deadline = tokio::time::Instant::now() + LINGER;
+                this.timer.as_mut().reset(deadline);
+            }
+        }
+        // Closing a socket with unread input makes the kernel send RST, and a peer that
+        // receives RST may lose frames it had not read yet — our GOAWAY among them, so it
+        // would take streams we refused for lost ones. Read and drop until the peer closes.
+        while !this.read_closed {
+            this.read_buf.clear();
+            this.read_buf.reserve(4096);
+            match tokio_util::io::poll_read_buf(Pin::new(&mut this.io), cx, &mut this.read_buf) {
+                Poll::Ready(Ok(0) | Err(_)) => this.read_closed = true,
+                Poll::Ready(Ok(_)) => {}
+                Poll::Pending => {
+                    if this.timer.as_mut().poll(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                    this.read_closed = true;
                 }
             }
+        }
+        match this.shared.error() {
+            Some(error) => Poll::Ready(Err(error)),
+            None => Poll::Ready(Ok(())),
         }
     }
 }
