@@ -284,24 +284,13 @@ mod tests {
     use super::*;
     use crate::test_util::{
         FakeController, addr, addresses, connects, failed_status, options, pick, picked_address,
+        update,
     };
     use ConnectivityState::*;
     use std::collections::HashMap;
 
     fn policy() -> Box<dyn LbPolicy> {
         RoundRobinBuilder::new().build(options())
-    }
-
-    fn update(
-        policy: &mut dyn LbPolicy,
-        channel: &mut FakeController,
-        ports: &[u16],
-    ) -> Result<(), Status> {
-        policy.resolver_update(
-            &ResolverState::from_addresses(addresses(ports)),
-            None,
-            channel,
-        )
     }
 
     #[test]

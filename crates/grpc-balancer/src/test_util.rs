@@ -204,3 +204,16 @@ pub(crate) fn picked_address(result: PickResult) -> String {
 /// A place for completion callbacks to record into.
 #[allow(dead_code)]
 pub(crate) type Log = Arc<Mutex<Vec<String>>>;
+
+/// Sends `policy` a resolver update with `127.0.0.1:{port}` for each of `ports`, no config.
+pub(crate) fn update(
+    policy: &mut dyn LbPolicy,
+    channel: &mut FakeController,
+    ports: &[u16],
+) -> Result<(), grpc_balancer_api::Status> {
+    policy.resolver_update(
+        &grpc_balancer_api::ResolverState::from_addresses(addresses(ports)),
+        None,
+        channel,
+    )
+}
