@@ -519,10 +519,22 @@ struct Controller<'a> {
 
 impl ChannelController for Controller<'_> {
     fn new_subchannel(&mut self, address: &Address) -> Subchannel {
+        // gRFC A17: the service config in force when the subchannel is made decides whether
+        // its connections are health-checked.
+        let health_service = if self.connect.health_checks {
+            self.shared
+                .config
+                .load()
+                .as_ref()
+                .and_then(|config| config.health_check_service_name.clone())
+        } else {
+            None
+        };
         Subchannel::new(SubchannelCore::new(
             address.clone(),
             self.connect.clone(),
             self.events.clone(),
+            health_service,
         ))
     }
 

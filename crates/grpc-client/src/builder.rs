@@ -76,6 +76,7 @@ pub struct ChannelBuilder {
     resolver_service_config: bool,
     idle_timeout: Option<Duration>,
     retry_buffer_size: usize,
+    health_checks: bool,
     dialer: Option<Dialer>,
 }
 
@@ -103,6 +104,7 @@ impl ChannelBuilder {
             resolver_service_config: true,
             idle_timeout: Some(DEFAULT_IDLE_TIMEOUT),
             retry_buffer_size: DEFAULT_RETRY_BUFFER_SIZE,
+            health_checks: true,
             dialer: None,
         }
     }
@@ -171,6 +173,14 @@ impl ChannelBuilder {
     /// request message whatever its size.
     pub fn retry_buffer_size(mut self, bytes: usize) -> ChannelBuilder {
         self.retry_buffer_size = bytes;
+        self
+    }
+
+    /// Whether a service config's `healthCheckConfig` turns on client-side health checks
+    /// (gRFC A17: each connection watches `grpc.health.v1.Health/Watch` and is used only
+    /// while the backend reports SERVING). Default `true`; `false` ignores it.
+    pub fn health_checks(mut self, enabled: bool) -> ChannelBuilder {
+        self.health_checks = enabled;
         self
     }
 
@@ -406,12 +416,18 @@ impl ChannelBuilder {
             }
         };
         let secure = tls.is_some();
+        let scheme = Bytes::from_static(if secure { b"https" } else { b"http" });
+        let authority = Bytes::from(authority);
         let connect = Arc::new(ConnectSettings {
             tls,
             transport: self.transport,
             connect_timeout: self.connect_timeout,
             backoff: self.backoff,
             dialer: self.dialer,
+            scheme: scheme.clone(),
+            authority: authority.clone(),
+            user_agent: user_agent.clone(),
+            health_checks: self.health_checks,
         });
         let balancer = Balancer::new(LbSettings {
             target,
@@ -425,8 +441,8 @@ impl ChannelBuilder {
         let mut inner = ChannelInner {
             balancer,
             target: self.target,
-            scheme: Bytes::from_static(if secure { b"https" } else { b"http" }),
-            authority: Bytes::from(authority),
+            scheme,
+            authority,
             secure,
             user_agent,
             default_timeout: self.timeout,
@@ -477,6 +493,7 @@ impl fmt::Debug for ChannelBuilder {
             )
             .field("idle_timeout", &self.idle_timeout)
             .field("retry_buffer_size", &self.retry_buffer_size)
+            .field("health_checks", &self.health_checks)
             .field(
                 "allow_insecure_credentials",
                 &self.allow_insecure_credentials,

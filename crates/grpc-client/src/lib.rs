@@ -129,6 +129,7 @@ mod cancel;
 mod channel;
 #[cfg(test)]
 mod fake_clock_tests;
+mod health_check;
 mod interceptor;
 mod options;
 mod response;

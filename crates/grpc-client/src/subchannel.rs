@@ -33,11 +33,13 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
+use bytes::Bytes;
 use grpc_balancer_api::{ConnectivityState, SubchannelHandle, SubchannelState};
 use grpc_core::{BoxFuture, Status};
 use grpc_resolver_api::{Addr, Address};
 use grpc_transport::connection::Config;
 use grpc_transport::driver::Client;
+use grpc_transport::hpack::HeaderField;
 use rustls::pki_types::ServerName;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -65,9 +67,21 @@ pub(crate) struct ConnectSettings {
     pub(crate) backoff: ConnectBackoff,
     /// Replaces the real connector (tests).
     pub(crate) dialer: Option<Dialer>,
+    /// `:scheme`, `:authority` and `user-agent` of the channel's calls (for the health
+    /// checks a subchannel makes itself).
+    pub(crate) scheme: Bytes,
+    pub(crate) authority: Bytes,
+    pub(crate) user_agent: Bytes,
+    /// Whether service configs may turn on client-side health checks (gRFC A17).
+    pub(crate) health_checks: bool,
 }
 
 impl ConnectSettings {
+    /// The headers of a health-check Watch call on one of this channel's connections.
+    pub(crate) fn health_request_headers(&self) -> Vec<HeaderField> {
+        crate::health_check::watch_headers(&self.scheme, &self.authority, &self.user_agent)
+    }
+
     /// One attempt, without a timeout.
     async fn connect(&self, addr: &Addr) -> Result<Client, Status> {
         if let Some(dialer) = &self.dialer {
@@ -136,7 +150,11 @@ struct ReadyConnection {
 
 /// The mutable part of a subchannel, behind its lock (taken on state changes only).
 struct Inner {
+    /// The state reported to the policy.
     state: ConnectivityState,
+    /// A connection is up (in `ready`); with health checks the state may still be
+    /// CONNECTING or TRANSIENT_FAILURE while the backend is not SERVING.
+    connected: bool,
     /// Bumped for every new connection, so a report about an old one is ignored.
     generation: u64,
     /// The connect loop, or the task watching the ready connection for its end.
@@ -155,6 +173,8 @@ pub(crate) struct SubchannelCore {
     inner: Mutex<Inner>,
     /// Where state changes go: the channel's work queue, tagged with the policy epoch.
     events: WorkSender,
+    /// The service whose health gates READY (gRFC A17), if checks are on.
+    health_service: Option<String>,
 }
 
 impl SubchannelCore {
@@ -162,6 +182,7 @@ impl SubchannelCore {
         address: Address,
         settings: Arc<ConnectSettings>,
         events: WorkSender,
+        health_service: Option<String>,
     ) -> Arc<SubchannelCore> {
         Arc::new_cyclic(|me| SubchannelCore {
             me: me.clone(),
@@ -170,11 +191,29 @@ impl SubchannelCore {
             ready: ArcSwapOption::empty(),
             inner: Mutex::new(Inner {
                 state: ConnectivityState::Idle,
+                connected: false,
                 generation: 0,
                 task: None,
             }),
             events,
+            health_service,
         })
+    }
+
+    pub(crate) fn settings(&self) -> &Arc<ConnectSettings> {
+        &self.settings
+    }
+
+    /// A health check's verdict on the connection of `generation` (see `health_check.rs`).
+    pub(crate) fn health_update(&self, generation: u64, state: SubchannelState) {
+        let mut inner = self.lock();
+        if !inner.connected || inner.generation != generation {
+            return;
+        }
+        if inner.state == state.state && state.state != ConnectivityState::TransientFailure {
+            return;
+        }
+        self.set(&mut inner, state);
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -206,9 +245,10 @@ impl SubchannelCore {
     /// The connection of `generation` is gone or going away: back to IDLE.
     pub(crate) fn connection_lost(&self, generation: u64) {
         let mut inner = self.lock();
-        if inner.state != ConnectivityState::Ready || inner.generation != generation {
+        if !inner.connected || inner.generation != generation {
             return;
         }
+        inner.connected = false;
         self.ready.store(None);
         if let Some(task) = inner.task.take() {
             task.abort();
@@ -230,15 +270,29 @@ impl SubchannelCore {
                     generation,
                 })));
                 tracing::debug!(address = %self.address, "connected");
-                // Watch the connection so its end is noticed without waiting for a call.
+                inner.connected = true;
                 let me = self.me.clone();
-                inner.task = Some(tokio::spawn(async move {
-                    client.closed().await;
-                    if let Some(me) = me.upgrade() {
-                        me.connection_lost(generation);
+                match &self.health_service {
+                    // gRFC A17: READY only once the backend says SERVING; CONNECTING till then.
+                    Some(service) => {
+                        inner.task = Some(tokio::spawn(crate::health_check::run(
+                            me,
+                            client,
+                            generation,
+                            service.clone(),
+                        )));
                     }
-                }));
-                self.set(&mut inner, SubchannelState::new(ConnectivityState::Ready));
+                    None => {
+                        // Watch the connection so its end is noticed without waiting for a call.
+                        inner.task = Some(tokio::spawn(async move {
+                            client.closed().await;
+                            if let Some(me) = me.upgrade() {
+                                me.connection_lost(generation);
+                            }
+                        }));
+                        self.set(&mut inner, SubchannelState::new(ConnectivityState::Ready));
+                    }
+                }
                 false
             }
             Err(error) => {

@@ -66,6 +66,8 @@ pub mod compression;
 pub mod credentials;
 pub mod extensions;
 pub mod framing;
+#[cfg(feature = "prost")]
+pub mod health;
 pub mod headers;
 pub mod message;
 pub mod metadata;
