@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use grpc_core::credentials::CallCredentials;
+use grpc_core::stats::StatsHandler;
 use grpc_core::{Encodings, Status};
 use grpc_transport::connection::Config;
 use grpc_transport::driver::tls;
@@ -77,6 +78,7 @@ pub struct ChannelBuilder {
     idle_timeout: Option<Duration>,
     retry_buffer_size: usize,
     health_checks: bool,
+    stats: Option<Arc<dyn StatsHandler>>,
     dialer: Option<Dialer>,
 }
 
@@ -105,6 +107,7 @@ impl ChannelBuilder {
             idle_timeout: Some(DEFAULT_IDLE_TIMEOUT),
             retry_buffer_size: DEFAULT_RETRY_BUFFER_SIZE,
             health_checks: true,
+            stats: None,
             dialer: None,
         }
     }
@@ -181,6 +184,14 @@ impl ChannelBuilder {
     /// while the backend reports SERVING). Default `true`; `false` ignores it.
     pub fn health_checks(mut self, enabled: bool) -> ChannelBuilder {
         self.health_checks = enabled;
+        self
+    }
+
+    /// Receives the events of every call on this channel (headers, messages with sizes,
+    /// trailers, the end with status and duration): metrics, logs. Default: none (one
+    /// branch per event).
+    pub fn stats_handler(mut self, handler: Arc<dyn StatsHandler>) -> ChannelBuilder {
+        self.stats = Some(handler);
         self
     }
 
@@ -455,6 +466,7 @@ impl ChannelBuilder {
             interceptors: self.interceptors,
             credentials: self.credentials,
             allow_insecure_credentials: self.allow_insecure_credentials,
+            stats: self.stats,
         };
         if let Some(name) = self.send_compressed {
             inner.send_compressed = inner.compressor(name).map_err(Status::invalid_argument)?;
@@ -494,6 +506,7 @@ impl fmt::Debug for ChannelBuilder {
             .field("idle_timeout", &self.idle_timeout)
             .field("retry_buffer_size", &self.retry_buffer_size)
             .field("health_checks", &self.health_checks)
+            .field("stats_handler", &self.stats.is_some())
             .field(
                 "allow_insecure_credentials",
                 &self.allow_insecure_credentials,

@@ -18,6 +18,7 @@ use bytes::Bytes;
 use grpc_balancer_api::{CallOutcome, OnComplete, PickInfo};
 use grpc_core::compression::{self, Compressor};
 use grpc_core::credentials::{AuthContext, CallCredentials};
+use grpc_core::stats::CallEvent;
 use grpc_core::{Code, Extensions, Metadata, Status, headers};
 use grpc_transport::ErrorCode;
 use grpc_transport::connection::OpenError;
@@ -30,6 +31,7 @@ use crate::interceptor::{CallContext, split_path};
 use crate::options::CallOptions;
 use crate::retry_policy::PREVIOUS_ATTEMPTS_HEADER;
 use crate::service_config::MethodConfig;
+use crate::stats::CallStats;
 use crate::subchannel::ConnectionLease;
 
 /// The `user-agent` this crate sends (after any prefix set with
@@ -50,6 +52,8 @@ pub(crate) struct PreparedCall {
     wait_for_ready: bool,
     /// The service config's settings for this method (retries, hedging).
     pub(crate) method: Option<Arc<MethodConfig>>,
+    /// The call's statistics (the channel's stats handler).
+    pub(crate) stats: CallStats,
 }
 
 impl PreparedCall {
@@ -118,6 +122,7 @@ impl ChannelInner {
         mut extensions: Extensions,
         request_timeout: Option<Duration>,
         started: Instant,
+        stats: CallStats,
     ) -> Result<PreparedCall, Status> {
         let options = extensions.remove::<CallOptions>().unwrap_or_default();
         let timeout = effective_timeout(request_timeout, options.timeout, self.default_timeout);
@@ -181,6 +186,7 @@ impl ChannelInner {
             wait_for_ready,
             method,
             context,
+            stats,
         })
     }
 
@@ -332,6 +338,9 @@ impl ChannelInner {
             let headers = self.request_headers(call, previous_attempts)?;
             match picked.client.send_request(headers, false) {
                 Ok((send, recv)) => {
+                    call.stats.event(&CallEvent::HeadersOut {
+                        metadata: call.context.metadata(),
+                    });
                     return Ok(OpenedStream {
                         send,
                         recv,

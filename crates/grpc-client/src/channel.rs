@@ -10,6 +10,7 @@ use grpc_core::codec::{DecodeMessage, EncodeMessage};
 use grpc_core::compression::Compressor;
 use grpc_core::credentials::CallCredentials;
 use grpc_core::message::MessageEncoder;
+use grpc_core::stats::{CallEvent, CallKind, StatsHandler};
 use grpc_core::{Codec, Encodings, Extensions, Request, Response, Status};
 use tokio::time::Instant;
 use tracing::Instrument;
@@ -21,6 +22,7 @@ use crate::cancel::{Canceller, SendSlot};
 use crate::interceptor::{Interceptor, split_path};
 use crate::response::{ReadSettings, ReaderParts, ResponseReader};
 use crate::service::UnaryService;
+use crate::stats::CallStats;
 use crate::stream_retry::{RetryDriver, StreamRetry};
 use crate::streaming::{
     BidiStreamingCall, ClientStreamingCall, RequestSink, SinkParts, Streaming,
@@ -82,6 +84,8 @@ pub(crate) struct ChannelInner {
     pub(crate) interceptors: Vec<Box<dyn Interceptor>>,
     pub(crate) credentials: Option<Arc<dyn CallCredentials>>,
     pub(crate) allow_insecure_credentials: bool,
+    /// Receives every call's events (`ChannelBuilder::stats_handler`).
+    pub(crate) stats: Option<Arc<dyn StatsHandler>>,
 }
 
 impl ChannelInner {
@@ -113,12 +117,13 @@ impl ChannelInner {
         &self,
         request: Request<T>,
         path: Cow<'static, str>,
+        stats: CallStats,
     ) -> Result<(PreparedCall, T), Status> {
         let started = Instant::now();
         let timeout = request.timeout();
         let (metadata, extensions, message) = request.into_parts();
         let call = self
-            .prepare(path, metadata, extensions, timeout, started)
+            .prepare(path, metadata, extensions, timeout, started, stats)
             .await?;
         Ok((call, message))
     }
@@ -132,6 +137,10 @@ impl ChannelInner {
         let mut encoder = MessageEncoder::new(call.compressor.clone(), call.max_encoding);
         let mut buf = BytesMut::new();
         encoder.encode(codec, message, &mut buf)?;
+        call.stats.event(&CallEvent::MessageOut {
+            size: encoder.last_message_size(),
+            wire_size: buf.len(),
+        });
         Ok(buf.freeze())
     }
 
@@ -168,6 +177,7 @@ impl ChannelInner {
                 settings: self.read_settings(call, enforce_deadline),
                 lease,
                 completion,
+                stats: call.stats.clone(),
                 span: span.clone(),
             });
             match reader.read_headers().await {
@@ -198,8 +208,9 @@ impl ChannelInner {
         path: Cow<'static, str>,
         codec: &C,
         span: tracing::Span,
+        stats: CallStats,
     ) -> Result<Response<C::Decode>, Status> {
-        let (mut call, message) = self.prepare_request(request, path).await?;
+        let (mut call, message) = self.prepare_request(request, path, stats).await?;
         within(call.deadline, call.timeout(), async {
             self.authorize(&mut call).await?;
             let body = Self::encode_one(&call, codec, message)?;
@@ -234,8 +245,9 @@ impl ChannelInner {
         path: Cow<'static, str>,
         codec: C,
         span: tracing::Span,
+        stats: CallStats,
     ) -> Result<Response<Streaming<C::Decode>>, Status> {
-        let (mut call, message) = self.prepare_request(request, path).await?;
+        let (mut call, message) = self.prepare_request(request, path, stats).await?;
         within(call.deadline, call.timeout(), async {
             self.authorize(&mut call).await?;
             let body = Self::encode_one(&call, &codec, message)?;
@@ -261,8 +273,9 @@ impl ChannelInner {
         path: Cow<'static, str>,
         codec: C,
         span: tracing::Span,
+        stats: CallStats,
     ) -> Result<(RequestSink<C::Encode>, Streaming<C::Decode>), Status> {
-        let (mut call, ()) = self.prepare_request(request, path).await?;
+        let (mut call, ()) = self.prepare_request(request, path, stats).await?;
         within(call.deadline, call.timeout(), async move {
             self.authorize(&mut call).await?;
             let OpenedStream {
@@ -282,9 +295,10 @@ impl ChannelInner {
                 .as_ref()
                 .and_then(|method| method.retry_policy.clone());
             if let Some(policy) = retry_policy {
+                let call = Arc::new(call);
                 let retry = StreamRetry::new(
                     self.clone(),
-                    Arc::new(call),
+                    call.clone(),
                     span.clone(),
                     send,
                     lease.clone(),
@@ -295,10 +309,12 @@ impl ChannelInner {
                     settings,
                     lease: lease.clone(),
                     completion,
+                    stats: call.stats.clone(),
                     span,
                 });
                 let sink = RequestSink::new(SinkParts {
                     send: None,
+                    stats: call.stats.clone(),
                     slot: Arc::new(SendSlot::default()),
                     codec: encode,
                     encoder,
@@ -317,10 +333,12 @@ impl ChannelInner {
                 settings,
                 lease: lease.clone(),
                 completion,
+                stats: call.stats.clone(),
                 span,
             });
             let sink = RequestSink::new(SinkParts {
                 send: Some(send),
+                stats: call.stats.clone(),
                 slot,
                 codec: encode,
                 encoder,
@@ -368,18 +386,29 @@ fn call_span(path: &str) -> tracing::Span {
     )
 }
 
-/// Runs the call that `call` makes with `span` (its [`call_span`]) inside that span, and
-/// records the status code there if the call fails.
+/// Runs the call that `call` makes with `span` (its [`call_span`]) and `stats` inside that
+/// span, and records the status code there if the call fails. The call's statistics end
+/// here on failure, and on success when `ends_here` (a unary call; a streaming call's
+/// response stream ends them later).
 async fn traced<T, Fut>(
     span: tracing::Span,
-    call: impl FnOnce(tracing::Span) -> Fut,
+    stats: CallStats,
+    ends_here: bool,
+    call: impl FnOnce(tracing::Span, CallStats) -> Fut,
 ) -> Result<T, Status>
 where
     Fut: Future<Output = Result<T, Status>>,
 {
-    let result = call(span.clone()).instrument(span.clone()).await;
-    if let Err(status) = &result {
-        span.record("grpc.status_code", status.code().as_i32());
+    let result = call(span.clone(), stats.clone())
+        .instrument(span.clone())
+        .await;
+    match &result {
+        Err(status) => {
+            span.record("grpc.status_code", status.code().as_i32());
+            stats.end(status);
+        }
+        Ok(_) if ends_here => stats.end(&Status::ok()),
+        Ok(_) => {}
     }
     result
 }
@@ -419,8 +448,9 @@ impl Channel {
         path: Cow<'static, str>,
         codec: &C,
     ) -> Result<Response<C::Decode>, Status> {
-        traced(call_span(&path), |span| {
-            self.inner.unary(request, path, codec, span)
+        let stats = CallStats::start(self.inner.stats.as_ref(), &path, CallKind::Unary);
+        traced(call_span(&path), stats, true, |span, stats| {
+            self.inner.unary(request, path, codec, span, stats)
         })
         .await
     }
@@ -433,9 +463,10 @@ impl Channel {
         path: &'static str,
         codec: C,
     ) -> Result<Response<Streaming<C::Decode>>, Status> {
-        traced(call_span(path), |span| {
+        let stats = CallStats::start(self.inner.stats.as_ref(), path, CallKind::ServerStreaming);
+        traced(call_span(path), stats, false, |span, stats| {
             self.inner
-                .server_streaming(request, path.into(), codec, span)
+                .server_streaming(request, path.into(), codec, span, stats)
         })
         .await
     }
@@ -449,7 +480,9 @@ impl Channel {
         path: &'static str,
         codec: C,
     ) -> Result<ClientStreamingCall<C::Encode, C::Decode>, Status> {
-        let (sink, responses) = self.open_request_stream(request, path, codec).await?;
+        let (sink, responses) = self
+            .open_request_stream(request, path, codec, CallKind::ClientStreaming)
+            .await?;
         Ok(ClientStreamingCall::new(sink, responses))
     }
 
@@ -461,7 +494,9 @@ impl Channel {
         path: &'static str,
         codec: C,
     ) -> Result<BidiStreamingCall<C::Encode, C::Decode>, Status> {
-        let (sink, responses) = self.open_request_stream(request, path, codec).await?;
+        let (sink, responses) = self
+            .open_request_stream(request, path, codec, CallKind::BidiStreaming)
+            .await?;
         Ok(BidiStreamingCall::new(sink, responses))
     }
 
@@ -471,10 +506,12 @@ impl Channel {
         request: Request<()>,
         path: &'static str,
         codec: C,
+        kind: CallKind,
     ) -> Result<(RequestSink<C::Encode>, Streaming<C::Decode>), Status> {
-        traced(call_span(path), |span| {
+        let stats = CallStats::start(self.inner.stats.as_ref(), path, kind);
+        traced(call_span(path), stats, false, |span, stats| {
             self.inner
-                .open_request_stream(request, path.into(), codec, span)
+                .open_request_stream(request, path.into(), codec, span, stats)
         })
         .await
     }

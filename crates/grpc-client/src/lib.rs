@@ -137,6 +137,7 @@ mod retry;
 mod retry_policy;
 mod service;
 mod service_config;
+mod stats;
 mod stream_retry;
 mod streaming;
 mod subchannel;

@@ -40,7 +40,9 @@ use crate::call::Completion;
 use crate::call::{connection_unusable, deadline_exceeded, status_from_transport};
 use crate::cancel::Canceller;
 use crate::retry_policy::{CodeSet, PUSHBACK_HEADER, RetryThrottle};
+use crate::stats::CallStats;
 use crate::subchannel::ConnectionLease;
+use grpc_core::stats::CallEvent;
 
 type HeadersFuture =
     Pin<Box<dyn Future<Output = (RecvStream, Result<Vec<HeaderField>, Error>)> + Send>>;
@@ -90,6 +92,9 @@ pub(crate) struct ResponseReader {
     completion: Completion,
     /// `grpc-retry-pushback-ms` of a Trailers-Only response.
     retry_pushback: Option<String>,
+    /// The call's statistics: headers, messages and trailers in; the end is reported by
+    /// whoever knows the call's final status (see `stats.rs`).
+    stats: CallStats,
     /// Response headers (not Trailers-Only) arrived: a retried call is committed.
     headers_received: bool,
     /// A committed retried call's throttle: its final status counts (gRFC A6).
@@ -104,6 +109,7 @@ pub(crate) struct ReaderParts {
     pub(crate) settings: ReadSettings,
     pub(crate) lease: ConnectionLease,
     pub(crate) completion: Completion,
+    pub(crate) stats: CallStats,
     pub(crate) span: tracing::Span,
 }
 
@@ -115,6 +121,7 @@ impl ResponseReader {
             settings,
             lease,
             completion,
+            stats,
             span,
         } = parts;
         ResponseReader {
@@ -132,6 +139,7 @@ impl ResponseReader {
             lease,
             completion,
             retry_pushback: None,
+            stats,
             headers_received: false,
             throttle: None,
             span,
@@ -193,6 +201,11 @@ impl ResponseReader {
             Some(status) => throttle_outcome(&throttle, failures, status),
             None => self.throttle = Some((throttle, failures)),
         }
+    }
+
+    /// The call's statistics.
+    pub(crate) fn stats(&self) -> &CallStats {
+        &self.stats
     }
 
     /// Whether response headers (not a Trailers-Only response) arrived.
@@ -359,6 +372,9 @@ impl ResponseReader {
             }
         }
         self.decoder = Some(MessageDecoder::new(compressor, self.settings.max_decoding));
+        self.stats.event(&CallEvent::HeadersIn {
+            metadata: &self.headers,
+        });
         self.headers_received = true;
         self.phase = Phase::Body;
     }
@@ -387,7 +403,12 @@ impl ResponseReader {
                 ));
             };
             match decoder.next_message() {
-                Ok(Some(message)) => return Poll::Ready(Ok(Some(message))),
+                Ok(Some(message)) => {
+                    self.stats.event(&CallEvent::MessageIn {
+                        size: message.len(),
+                    });
+                    return Poll::Ready(Ok(Some(message)));
+                }
                 Ok(None) => {}
                 Err(status) => return Poll::Ready(Err(self.fail_local(status))),
             }
@@ -498,6 +519,8 @@ impl ResponseReader {
             status.metadata()
         };
         self.completion.complete(status, trailers);
+        self.stats
+            .event(&CallEvent::Trailers { metadata: trailers });
         if let Some((throttle, failures)) = self.throttle.take() {
             throttle_outcome(&throttle, failures, status);
         }

@@ -271,6 +271,7 @@ impl StreamRetry {
                 settings: this.channel.read_settings(&this.call, true),
                 lease,
                 completion,
+                stats: this.call.stats.clone(),
                 span: this.span.clone(),
             }))
         })

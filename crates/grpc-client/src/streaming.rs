@@ -20,8 +20,10 @@ use tokio::time::Instant;
 use crate::call::{connection_unusable, deadline_exceeded, status_from_transport, within};
 use crate::cancel::SendSlot;
 use crate::response::ResponseReader;
+use crate::stats::CallStats;
 use crate::stream_retry::{RetryDriver, StreamRetry};
 use crate::subchannel::ConnectionLease;
+use grpc_core::stats::CallEvent;
 
 /// A stream of response messages.
 ///
@@ -58,8 +60,10 @@ impl<T> Streaming<T> {
         driver: RetryDriver,
     ) -> Streaming<T> {
         Streaming {
+            reader,
+            codec,
+            error_yielded: false,
             retry: Some(Box::new(driver)),
-            ..Streaming::new(reader, codec)
         }
     }
 
@@ -153,17 +157,41 @@ impl<T> Streaming<T> {
     }
 
     fn poll_message(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<T>, Status>> {
-        let Some(payload) = ready!(self.poll_reader(cx, ResponseReader::poll_message))? else {
-            return Poll::Ready(Ok(None));
+        let payload = match ready!(self.poll_reader(cx, ResponseReader::poll_message)) {
+            Ok(Some(payload)) => payload,
+            Ok(None) => {
+                self.reader.stats().end(&Status::ok());
+                return Poll::Ready(Ok(None));
+            }
+            Err(status) => {
+                self.reader.stats().end(&status);
+                return Poll::Ready(Err(status));
+            }
         };
         Poll::Ready(match self.codec.decode_message(payload) {
             Ok(message) => Ok(Some(message)),
-            Err(status) => Err(self.reader.fail_local(status)),
+            Err(status) => {
+                let status = self.reader.fail_local(status);
+                self.reader.stats().end(&status);
+                Err(status)
+            }
         })
     }
 
     pub(crate) fn reader_mut(&mut self) -> &mut ResponseReader {
         &mut self.reader
+    }
+}
+
+impl<T> Drop for Streaming<T> {
+    fn drop(&mut self) {
+        // A stream dropped before its end cancels the call; one that ended already has
+        // reported its status (this does nothing then).
+        let status = match self.reader.outcome() {
+            Some(status) => status.clone(),
+            None => Status::cancelled("call dropped"),
+        };
+        self.reader.stats().end(&status);
     }
 }
 
@@ -222,6 +250,7 @@ pub struct RequestSink<T> {
     /// A call under a retry policy: messages go through the shared retry state (which
     /// holds the current attempt's `SendStream`; `send` is `None`).
     retry: Option<Arc<StreamRetry>>,
+    stats: CallStats,
 }
 
 pub(crate) struct SinkParts<T> {
@@ -233,6 +262,7 @@ pub(crate) struct SinkParts<T> {
     pub(crate) timeout: Option<std::time::Duration>,
     pub(crate) lease: ConnectionLease,
     pub(crate) retry: Option<Arc<StreamRetry>>,
+    pub(crate) stats: CallStats,
 }
 
 impl<T> RequestSink<T> {
@@ -249,6 +279,7 @@ impl<T> RequestSink<T> {
             closing: false,
             closed: false,
             retry: parts.retry,
+            stats: parts.stats,
         }
     }
 
@@ -273,6 +304,10 @@ impl<T> RequestSink<T> {
             self.codec
                 .encode_message(&mut self.encoder, message, &mut self.buf)?;
             let data = self.buf.split().freeze();
+            self.stats.event(&CallEvent::MessageOut {
+                size: self.encoder.last_message_size(),
+                wire_size: data.len(),
+            });
             return retry.send(Some(data)).await;
         }
         let Some(send) = self.send.as_mut() else {
@@ -288,6 +323,10 @@ impl<T> RequestSink<T> {
         self.codec
             .encode_message(&mut self.encoder, message, &mut self.buf)?;
         let data = self.buf.split().freeze();
+        self.stats.event(&CallEvent::MessageOut {
+            size: self.encoder.last_message_size(),
+            wire_size: data.len(),
+        });
         let result = within(self.deadline, self.timeout, async {
             Ok(send.send_data(data, false).await)
         })

@@ -101,6 +101,9 @@ mod tests {
         );
         let decoded = HealthListResponse::decode(&list.encode_to_vec()[..]).ok();
         assert_eq!(decoded, Some(list));
-        assert_eq!(ServingStatus::ServiceUnknown.as_str_name(), "SERVICE_UNKNOWN");
+        assert_eq!(
+            ServingStatus::ServiceUnknown.as_str_name(),
+            "SERVICE_UNKNOWN"
+        );
     }
 }

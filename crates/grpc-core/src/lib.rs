@@ -66,9 +66,9 @@ pub mod compression;
 pub mod credentials;
 pub mod extensions;
 pub mod framing;
+pub mod headers;
 #[cfg(feature = "prost")]
 pub mod health;
-pub mod headers;
 pub mod message;
 pub mod metadata;
 #[cfg(feature = "prost")]
@@ -76,6 +76,7 @@ pub mod orca;
 pub mod percent;
 pub mod request;
 pub mod response;
+pub mod stats;
 pub mod status;
 pub mod timeout;
 

@@ -31,6 +31,8 @@ pub struct MessageEncoder {
     compress: bool,
     max_message_size: usize,
     scratch: BytesMut,
+    /// The serialized size of the message encoded last, before compression.
+    last_size: usize,
 }
 
 impl MessageEncoder {
@@ -42,7 +44,14 @@ impl MessageEncoder {
             compress: true,
             max_message_size,
             scratch: BytesMut::new(),
+            last_size: 0,
         }
+    }
+
+    /// The serialized size of the message [`encode`](Self::encode)d last, before
+    /// compression and without the 5-octet prefix (for statistics).
+    pub fn last_message_size(&self) -> usize {
+        self.last_size
     }
 
     /// The compressor, if any (its name goes in `grpc-encoding`, whether or not a given
@@ -96,11 +105,13 @@ impl MessageEncoder {
         let compressed = match compressor {
             None => {
                 codec.encode(item, out)?;
+                self.last_size = out.len() - start - HEADER_LEN;
                 false
             }
             Some(compressor) => {
                 self.scratch.clear();
                 let encoded = codec.encode(item, &mut self.scratch);
+                self.last_size = self.scratch.len();
                 let result = encoded.and_then(|()| {
                     if self.scratch.is_empty() {
                         return Ok(false);
