@@ -195,23 +195,32 @@ async fn responses_of_calls_ready_together_share_one_write() {
     let (_send, mut recv) = client.send_request(request("/ping"), true).unwrap();
     recv.headers().await.unwrap();
     while recv.data().await.is_some() {}
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    let before = writes.load(Ordering::Relaxed);
-    let mut receivers = Vec::new();
-    for _ in 0..CALLS {
-        let (_send, recv) = client.send_request(request("/ping"), true).unwrap();
-        receivers.push(recv);
+    // A burst may be split by the scheduler when the machine is busy (CI runs many test
+    // binaries at once); batching shows in the best of a few bursts, and without it every
+    // burst takes about one write per response.
+    let mut fewest = usize::MAX;
+    for _ in 0..5 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let before = writes.load(Ordering::Relaxed);
+        let mut receivers = Vec::new();
+        for _ in 0..CALLS {
+            let (_send, recv) = client.send_request(request("/ping"), true).unwrap();
+            receivers.push(recv);
+        }
+        for mut recv in receivers {
+            recv.headers().await.unwrap();
+            while recv.data().await.is_some() {}
+        }
+        fewest = fewest.min(writes.load(Ordering::Relaxed) - before);
+        if fewest <= 4 {
+            break;
+        }
     }
-    for mut recv in receivers {
-        recv.headers().await.unwrap();
-        while recv.data().await.is_some() {}
-    }
-    let burst = writes.load(Ordering::Relaxed) - before;
     // One write per response would be 16; the requests may arrive in more than one read,
     // so allow a few batches, never one write per call.
     assert!(
-        burst <= 4,
-        "{CALLS} responses ready together took {burst} writes"
+        fewest <= 4,
+        "{CALLS} responses ready together took {fewest} writes at best"
     );
 }
 
