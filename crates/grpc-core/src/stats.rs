@@ -31,7 +31,9 @@
 //! }
 //! ```
 
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use crate::{Metadata, Status};
 
@@ -137,4 +139,71 @@ pub trait StatsHandler: Send + Sync + 'static {
 pub trait CallObserver: Send + 'static {
     /// One event. Runs on the call's path: keep it quick and never block.
     fn event(&mut self, event: &CallEvent<'_>);
+}
+
+/// One call's statistics as a client or server reports them: nothing (no handler, or the
+/// handler ignores the call) or the handler's observer. Cheap to clone (the halves of a
+/// streaming call share it); [`end`](CallStats::end) reports once, later events are
+/// dropped. For implementations of call paths; handlers never see it.
+#[derive(Clone, Default)]
+pub struct CallStats(Option<Arc<Observed>>);
+
+struct Observed {
+    observer: Mutex<Box<dyn CallObserver>>,
+    started: Instant,
+    ended: AtomicBool,
+}
+
+impl CallStats {
+    /// Starts observing a call, if there is a handler and it wants the call.
+    pub fn start(handler: Option<&Arc<dyn StatsHandler>>, call: &CallStart<'_>) -> CallStats {
+        let Some(handler) = handler else {
+            return CallStats(None);
+        };
+        CallStats(handler.call_started(call).map(|observer| {
+            Arc::new(Observed {
+                observer: Mutex::new(observer),
+                started: Instant::now(),
+                ended: AtomicBool::new(false),
+            })
+        }))
+    }
+
+    /// Whether anything listens.
+    pub fn is_on(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// Reports one event (nothing after the end).
+    pub fn event(&self, event: &CallEvent<'_>) {
+        if let Some(observed) = &self.0 {
+            if !observed.ended.load(Ordering::Acquire) {
+                observed
+                    .observer
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .event(event);
+            }
+        }
+    }
+
+    /// Reports the end of the call with `status`, once; later calls do nothing.
+    pub fn end(&self, status: &Status) {
+        if let Some(observed) = &self.0 {
+            if !observed.ended.swap(true, Ordering::AcqRel) {
+                let duration = observed.started.elapsed();
+                observed
+                    .observer
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .event(&CallEvent::End { status, duration });
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for CallStats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("CallStats").field(&self.is_on()).finish()
+    }
 }

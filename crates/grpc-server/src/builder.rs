@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use grpc_core::BoxError;
 use grpc_core::compression::{Compressor, Encodings, compressor_for};
+use grpc_core::stats::StatsHandler;
 use grpc_transport::connection::Config;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tower_layer::{Identity, Layer, Stack};
@@ -64,6 +65,7 @@ pub struct ServerBuilder<L = Identity> {
     tcp_nodelay: bool,
     remote_addr_extension: bool,
     orca_reporting: bool,
+    stats: Option<Arc<dyn StatsHandler>>,
     routes: Routes,
     interceptors: Vec<Arc<dyn Interceptor>>,
     layer: L,
@@ -93,6 +95,7 @@ impl ServerBuilder {
             tcp_nodelay: true,
             remote_addr_extension: true,
             orca_reporting: false,
+            stats: None,
             routes: Routes::new(),
             interceptors: Vec::new(),
             layer: Identity::new(),
@@ -218,6 +221,13 @@ impl<L> ServerBuilder<L> {
         self
     }
 
+    /// Receives the events of every call (headers, messages with sizes, trailers, the end
+    /// with status and duration): metrics, logs. Default: none (one branch per event).
+    pub fn stats_handler(mut self, handler: Arc<dyn StatsHandler>) -> Self {
+        self.stats = Some(handler);
+        self
+    }
+
     /// Serve over TLS with this rustls configuration. ALPN "h2" is added to it if missing;
     /// clients that do not negotiate "h2" are refused (RFC 9113 §3.2).
     pub fn tls(mut self, config: Arc<rustls::ServerConfig>) -> Self {
@@ -285,6 +295,31 @@ impl<L> ServerBuilder<L> {
         self
     }
 
+    /// Runs `hook` once when a graceful shutdown starts
+    /// ([`ServerHandle::shutdown_graceful`], or the signal of a `serve_with_shutdown`
+    /// method), before any connection is sent GOAWAY and while every call in flight still
+    /// runs: the moment to tell clients to go elsewhere, for example by flipping a health
+    /// service to NOT_SERVING so its `Watch` streams deliver that first. Hooks run in the
+    /// order added, on the thread that starts the shutdown, so they should be quick and must
+    /// not block; a hook that panics is logged and skipped. [`ServerHandle::stop`] runs no
+    /// hooks.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    ///
+    /// let draining = Arc::new(AtomicBool::new(false));
+    /// let flag = draining.clone();
+    /// let builder = grpc_server::Server::builder()
+    ///     .on_graceful_shutdown(move || flag.store(true, Ordering::Release));
+    /// builder.handle().shutdown_graceful(std::time::Duration::from_secs(1));
+    /// assert!(draining.load(Ordering::Acquire));
+    /// ```
+    pub fn on_graceful_shutdown(self, hook: impl FnOnce() + Send + 'static) -> Self {
+        self.handle.on_graceful_shutdown(Box::new(hook));
+        self
+    }
+
     /// The handle that stops this server once it runs (see [`ServerHandle`]).
     pub fn handle(&self) -> ServerHandle {
         self.handle.clone()
@@ -312,6 +347,7 @@ impl<L> ServerBuilder<L> {
             tcp_nodelay: self.tcp_nodelay,
             remote_addr_extension: self.remote_addr_extension,
             orca_reporting: self.orca_reporting,
+            stats: self.stats,
             routes: self.routes,
             interceptors: self.interceptors,
             layer: Stack::new(layer, self.layer),
@@ -361,6 +397,7 @@ where
             accept: self.accept,
             send_compressed,
             orca_reporting: self.orca_reporting,
+            stats: self.stats,
         });
         let conn = Arc::new(ConnConfig {
             remote_addr_extension: self.remote_addr_extension,
@@ -482,6 +519,7 @@ impl<L> fmt::Debug for ServerBuilder<L> {
             .field("send_compressed", &self.send_compressed)
             .field("tls", &self.tls.is_some())
             .field("orca_reporting", &self.orca_reporting)
+            .field("stats_handler", &self.stats.is_some())
             .field("routes", &self.routes)
             .field("interceptors", &self.interceptors.len())
             .field("layered", &self.layered)

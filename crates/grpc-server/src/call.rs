@@ -22,6 +22,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use grpc_core::compression::Compressor;
+use grpc_core::stats::CallStats;
 use grpc_core::{Extensions, Metadata, Status};
 use grpc_transport::driver::{RecvStream, SendStream};
 use tokio::time::Instant;
@@ -69,6 +70,8 @@ pub(crate) struct CallShared {
     /// The call reached its handler (a layer or interceptor that returns success without
     /// passing the call on leaves it unanswered: INTERNAL).
     reached_handler: AtomicBool,
+    /// The call's statistics (the server's stats handler).
+    pub(crate) stats: CallStats,
 }
 
 #[derive(Default)]
@@ -90,6 +93,13 @@ pub(crate) struct Taken {
 }
 
 impl CallShared {
+    pub(crate) fn with_stats(stats: CallStats) -> CallShared {
+        CallShared {
+            stats,
+            ..CallShared::default()
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Slot> {
         self.slot.lock().unwrap_or_else(PoisonError::into_inner)
     }

@@ -23,6 +23,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use grpc_core::compression::{Compressor, Encodings, accepts};
 use grpc_core::headers::is_grpc_content_type;
+use grpc_core::stats::{CallEvent, CallKind, CallStart, CallStats, Side, StatsHandler};
 use grpc_core::timeout::decode_timeout;
 use grpc_core::{BoxFuture, Code, Extensions, Metadata, Status};
 use grpc_transport::driver::{IncomingRequest, RecvStream, SendStream, StopSignal};
@@ -30,7 +31,9 @@ use grpc_transport::hpack::HeaderField;
 use tokio::time::Instant;
 use tracing::Instrument;
 
-use crate::call::{CallShared, ParkedResponse, RequestBody, Responder, ResponseState, ServerCall};
+use crate::call::{
+    CallShared, ParkedResponse, RequestBody, Responder, ResponseState, RpcKind, ServerCall,
+};
 use crate::layer::CallService;
 use crate::orca::CallMetricsRecorder;
 use crate::routes::{Route, RouterInner};
@@ -45,6 +48,8 @@ pub(crate) struct ServerShared {
     pub(crate) send_compressed: Option<Arc<dyn Compressor>>,
     /// Give every call a `CallMetricsRecorder` and send its ORCA report (gRFC A51).
     pub(crate) orca_reporting: bool,
+    /// Receives every call's events (`ServerBuilder::stats_handler`).
+    pub(crate) stats: Option<Arc<dyn StatsHandler>>,
 }
 
 /// Handles one request to the end.
@@ -271,7 +276,33 @@ async fn run_call(
     (remote_addr, expose_remote_addr): (Option<SocketAddr>, bool),
     span: tracing::Span,
 ) {
-    let shared = Arc::new(CallShared::default());
+    let stats = match &server.stats {
+        None => CallStats::default(),
+        Some(_) => {
+            let peer = remote_addr.map(|addr| addr.to_string());
+            let kind = match head.route.as_ref().map(|route| route.kind) {
+                Some(RpcKind::Unary) => CallKind::Unary,
+                Some(RpcKind::ServerStreaming) => CallKind::ServerStreaming,
+                Some(RpcKind::ClientStreaming) => CallKind::ClientStreaming,
+                Some(RpcKind::BidiStreaming) => CallKind::BidiStreaming,
+                None => CallKind::Unknown,
+            };
+            let stats = CallStats::start(
+                server.stats.as_ref(),
+                &CallStart {
+                    side: Side::Server,
+                    path: &head.path,
+                    kind,
+                    peer: peer.as_deref(),
+                },
+            );
+            stats.event(&CallEvent::HeadersIn {
+                metadata: &head.metadata,
+            });
+            stats
+        }
+    };
+    let shared = Arc::new(CallShared::with_stats(stats.clone()));
     let stop = respond.stop_signal();
     let deadline = head
         .timeout
@@ -320,6 +351,7 @@ async fn run_call(
         Outcome::Cancelled => {
             tracing::debug!("cancelled by the client");
             span.record("grpc.status_code", Code::Cancelled.as_i32());
+            stats.end(&Status::cancelled("cancelled by the client"));
             return;
         }
         Outcome::Deadline => {
@@ -342,9 +374,12 @@ async fn run_call(
             if let Some(report) = recorder.and_then(|recorder| recorder.report()) {
                 report.to_trailer(&mut response.trailers);
             }
-            finish(response, status).await
+            finish(response, status, &stats).await
         }
-        None => tracing::debug!("the call's response half was kept elsewhere; not answered"),
+        None => {
+            tracing::debug!("the call's response half was kept elsewhere; not answered");
+            stats.end(&Status::internal("the call was not answered"));
+        }
     }
     // Dropped after the status is queued, so a client still sending gets RST_STREAM
     // NO_ERROR behind our trailers (RFC 9113 §8.1) rather than a CANCEL ahead of them.
@@ -383,13 +418,22 @@ async fn race(
 }
 
 /// Sends the final status on a parked response half.
-async fn finish(parked: ParkedResponse, status: Result<(), Status>) {
+async fn finish(parked: ParkedResponse, status: Result<(), Status>, stats: &CallStats) {
     let ParkedResponse {
         mut state,
         headers,
         trailers,
     } = parked;
     let error = status.err();
+    if stats.is_on() {
+        if !state.headers_sent && !headers.is_empty() {
+            stats.event(&CallEvent::HeadersOut { metadata: &headers });
+        }
+        stats.event(&CallEvent::Trailers {
+            metadata: &trailers,
+        });
+        stats.end(error.as_ref().unwrap_or(&Status::ok()));
+    }
     let body = match error {
         None => state.body.take(),
         Some(_) => None,

@@ -10,6 +10,7 @@ use std::task::{Context, Poll};
 use bytes::BytesMut;
 use grpc_core::codec::{Codec, DecodeMessage};
 use grpc_core::message::MessageEncoder;
+use grpc_core::stats::CallEvent;
 use grpc_core::{BoxFuture, Request, Response, Status};
 
 use crate::call::{RemoteAddr, Responder, RpcKind, ServerCall, split_path};
@@ -372,6 +373,11 @@ fn set_unary_response<C: Codec>(
     encoder.set_compression(compress);
     let mut body = BytesMut::with_capacity(256);
     encoder.encode(codec, message, &mut body)?;
+    responder.shared.stats.event(&CallEvent::MessageOut {
+        size: encoder.last_message_size(),
+        wire_size: body.len(),
+    });
+    let state = responder.state()?;
     state.body = Some(body.freeze());
     Ok(())
 }

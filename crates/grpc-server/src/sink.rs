@@ -6,6 +6,7 @@ use std::sync::Arc;
 use bytes::BytesMut;
 use grpc_core::codec::EncodeMessage;
 use grpc_core::message::MessageEncoder;
+use grpc_core::stats::CallEvent;
 use grpc_core::{Metadata, Status};
 use grpc_transport::hpack::HeaderField;
 
@@ -106,6 +107,10 @@ impl<T> ResponseSink<T> {
             return Err(status);
         }
         let data = self.buf.split().freeze();
+        self.responder.shared.stats.event(&CallEvent::MessageOut {
+            size: self.encoder.last_message_size(),
+            wire_size: data.len(),
+        });
         let state = self.ensure_headers_sent()?;
         state
             .send
@@ -126,6 +131,10 @@ impl<T> ResponseSink<T> {
         if !state.headers_sent {
             let fields = response_headers(state, headers);
             state.headers_sent = true;
+            self.responder
+                .shared
+                .stats
+                .event(&CallEvent::HeadersOut { metadata: headers });
             state
                 .send
                 .send_headers(fields, false)

@@ -11,6 +11,7 @@ use grpc_core::Status;
 use grpc_core::codec::DecodeMessage;
 use grpc_core::compression::Compressor;
 use grpc_core::message::{MessageDecoder, ReceivedCompressed};
+use grpc_core::stats::CallEvent;
 use grpc_transport::driver;
 
 use crate::call::RequestBody;
@@ -61,7 +62,12 @@ impl MessageReader {
                 return Poll::Ready(Err(error.clone()));
             }
             match self.decoder.next_message() {
-                Ok(Some(payload)) => return Poll::Ready(Ok(Some(payload))),
+                Ok(Some(payload)) => {
+                    self.body.shared.stats.event(&CallEvent::MessageIn {
+                        size: payload.len(),
+                    });
+                    return Poll::Ready(Ok(Some(payload)));
+                }
                 Ok(None) => {}
                 Err(status) => return Poll::Ready(Err(self.fail(status))),
             }

@@ -16,6 +16,12 @@ pub mod pb {
     include!(concat!(env!("OUT_DIR"), "/greeter.v1.rs"));
 }
 
+/// The encoded `FileDescriptorSet` of `greeter.proto`, with its comments, written by
+/// `build.rs`: what the server's reflection service answers from, so that grpcurl can list,
+/// describe and call the Greeter with no .proto file.
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/greeter_descriptor.bin"));
+
 use pb::{HelloReply, HelloRequest};
 
 /// Most replies `LotsOfReplies` sends for one request.

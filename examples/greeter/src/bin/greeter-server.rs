@@ -1,5 +1,7 @@
 //! The Greeter server alone: `cargo run -p greeter --bin greeter-server -- [--port N]`.
-//! Stops gracefully on Ctrl-C.
+//! Stops gracefully on Ctrl-C. Serves reflection (v1 and v1alpha) too, so grpcurl needs no
+//! .proto file: `grpcurl -plaintext 127.0.0.1:50051 describe greeter.v1.Greeter`.
+//! `--port 0` picks a free port; the first line printed says which.
 
 use std::error::Error;
 use std::net::SocketAddr;
@@ -19,8 +21,12 @@ async fn main() -> Result<(), Box<dyn Error>> {
         }
     }
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let reflection = grpc_reflection::Builder::new()
+        .register_file_descriptor_set(greeter::FILE_DESCRIPTOR_SET)
+        .build()?;
     let server = grpc_server::Server::builder()
         .add_service(GreeterServer::new(GreeterService))
+        .add_service(reflection)
         .bind(addr)
         .await?;
     println!("greeter server listening on {}", server.local_addr());
