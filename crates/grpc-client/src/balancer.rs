@@ -146,6 +146,8 @@ impl std::fmt::Debug for LbShared {
 
 /// A picked connection for one call.
 pub(crate) struct Picked {
+    /// Where the call goes.
+    pub(crate) address: grpc_resolver_api::Addr,
     pub(crate) client: Client,
     pub(crate) lease: ConnectionLease,
     /// The picker's completion callback, to be called with the call's outcome.
@@ -449,6 +451,9 @@ impl Balancer {
                             shared: self.shared.clone(),
                         });
                         Some(Ok(Picked {
+                            address: grpc_balancer_api::SubchannelHandle::address(core)
+                                .addr
+                                .clone(),
                             client,
                             lease: ConnectionLease::new(core, generation, active),
                             on_complete: pick.on_complete,

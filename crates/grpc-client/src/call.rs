@@ -54,6 +54,8 @@ pub(crate) struct PreparedCall {
     pub(crate) method: Option<Arc<MethodConfig>>,
     /// The call's statistics (the channel's stats handler).
     pub(crate) stats: CallStats,
+    /// When the call started.
+    pub(crate) started: Instant,
 }
 
 impl PreparedCall {
@@ -187,6 +189,7 @@ impl ChannelInner {
             method,
             context,
             stats,
+            started,
         })
     }
 
@@ -342,6 +345,7 @@ impl ChannelInner {
                         metadata: call.context.metadata(),
                     });
                     return Ok(OpenedStream {
+                        address: picked.address,
                         send,
                         recv,
                         lease: picked.lease,
@@ -363,11 +367,23 @@ impl ChannelInner {
 
 /// A stream opened for a call on a picked connection.
 pub(crate) struct OpenedStream {
+    /// The backend the stream goes to.
+    pub(crate) address: grpc_resolver_api::Addr,
     pub(crate) send: SendStream,
     pub(crate) recv: RecvStream,
     pub(crate) lease: ConnectionLease,
     /// Tells the picker how the call ended.
     pub(crate) completion: Completion,
+}
+
+impl OpenedStream {
+    /// Records the backend on the call's span (the last attempt's, for retried calls).
+    pub(crate) fn record_peer(&self, span: &tracing::Span) {
+        span.record(
+            "network.peer.address",
+            tracing::field::display(&self.address),
+        );
+    }
 }
 
 /// The picker's completion callback of one call, called at most once (with CANCELLED if

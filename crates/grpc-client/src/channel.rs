@@ -107,6 +107,7 @@ impl ChannelInner {
                 None
             },
             timeout: call.timeout(),
+            started: call.started,
         }
     }
 
@@ -160,15 +161,18 @@ impl ChannelInner {
         let mut transparent_retries = 0;
         let mut local_retries = 0;
         loop {
+            let opened = self
+                .open_stream(call, previous_attempts)
+                .await
+                .map_err(AttemptFailure::from)?;
+            opened.record_peer(span);
             let OpenedStream {
                 mut send,
                 recv,
                 lease,
                 completion,
-            } = self
-                .open_stream(call, previous_attempts)
-                .await
-                .map_err(AttemptFailure::from)?;
+                ..
+            } = opened;
             // A failure here reaches the reader too, which reports it with more context.
             let _ = send.send_data(body.clone(), true).await;
             let mut reader = ResponseReader::new(ReaderParts {
@@ -278,12 +282,15 @@ impl ChannelInner {
         let (mut call, ()) = self.prepare_request(request, path, stats).await?;
         within(call.deadline, call.timeout(), async move {
             self.authorize(&mut call).await?;
+            let opened = self.open_stream(&call, 0).await?;
+            opened.record_peer(&span);
             let OpenedStream {
                 send,
                 recv,
                 lease,
                 completion,
-            } = self.open_stream(&call, 0).await?;
+                ..
+            } = opened;
             let codec = Arc::new(codec);
             let encode: Arc<dyn EncodeMessage<C::Encode>> = codec.clone();
             let decode: Arc<dyn DecodeMessage<C::Decode>> = codec;
@@ -357,6 +364,11 @@ impl ChannelInner {
 /// away before the stream left the client.
 pub(crate) const MAX_LOCAL_RETRIES: u32 = 16;
 
+/// Milliseconds since `started`, for a span's `grpc.duration_ms`.
+pub(crate) fn elapsed_ms(started: Instant) -> f64 {
+    started.elapsed().as_secs_f64() * 1000.0
+}
+
 /// Why an attempt failed before its response headers arrived.
 pub(crate) struct AttemptFailure {
     pub(crate) status: Status,
@@ -382,7 +394,9 @@ fn call_span(path: &str) -> tracing::Span {
         rpc.system = "grpc",
         rpc.service = service,
         rpc.method = method,
+        network.peer.address = tracing::field::Empty,
         grpc.status_code = tracing::field::Empty,
+        grpc.duration_ms = tracing::field::Empty,
     )
 }
 
@@ -399,12 +413,14 @@ async fn traced<T, Fut>(
 where
     Fut: Future<Output = Result<T, Status>>,
 {
+    let started = Instant::now();
     let result = call(span.clone(), stats.clone())
         .instrument(span.clone())
         .await;
     match &result {
         Err(status) => {
             span.record("grpc.status_code", status.code().as_i32());
+            span.record("grpc.duration_ms", elapsed_ms(started));
             stats.end(status);
         }
         Ok(_) if ends_here => stats.end(&Status::ok()),

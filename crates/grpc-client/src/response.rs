@@ -69,6 +69,8 @@ pub(crate) struct ReadSettings {
     /// whole call (unary).
     pub(crate) deadline: Option<Instant>,
     pub(crate) timeout: Option<std::time::Duration>,
+    /// When the call started (the span's `grpc.duration_ms` counts from here).
+    pub(crate) started: Instant,
 }
 
 /// Reads one call's response off its `RecvStream`.
@@ -525,6 +527,10 @@ impl ResponseReader {
             throttle_outcome(&throttle, failures, status);
         }
         self.span.record("grpc.status_code", status.code().as_i32());
+        self.span.record(
+            "grpc.duration_ms",
+            crate::channel::elapsed_ms(self.settings.started),
+        );
         if !status.is_ok() {
             tracing::debug!(parent: &self.span, code = %status.code(), message = status.message(), "call failed");
         }

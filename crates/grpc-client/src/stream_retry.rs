@@ -231,15 +231,18 @@ impl StreamRetry {
         let this = self.clone();
         within(self.call.deadline, self.call.timeout(), async move {
             tokio::time::sleep(delay).await;
+            let opened = this
+                .channel
+                .open_stream(&this.call, previous_attempts)
+                .await?;
+            opened.record_peer(&this.span);
             let OpenedStream {
                 mut send,
                 recv,
                 lease,
                 completion,
-            } = this
-                .channel
-                .open_stream(&this.call, previous_attempts)
-                .await?;
+                ..
+            } = opened;
             let mut attempt = this.attempt.lock().await;
             if this.cancelled_by_sender() {
                 send.reset(ErrorCode::CANCEL);

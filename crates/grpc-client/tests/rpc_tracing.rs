@@ -119,4 +119,17 @@ async fn calls_are_traced_with_service_method_and_status_code() {
             .values()
             .all(|f| f.get("rpc.system").map(String::as_str) == Some("grpc"))
     );
+    let peer = server.addr.to_string();
+    for fields in spans.values() {
+        assert_eq!(
+            fields.get("network.peer.address"),
+            Some(&peer),
+            "{fields:?}"
+        );
+        let duration: f64 = fields
+            .get("grpc.duration_ms")
+            .and_then(|d| d.parse().ok())
+            .expect("grpc.duration_ms recorded");
+        assert!(duration >= 0.0, "{fields:?}");
+    }
 }

@@ -78,8 +78,13 @@ pub(crate) async fn dispatch(
         rpc.system = "grpc",
         rpc.service = service_name,
         rpc.method = method_name,
+        network.peer.address = tracing::field::Empty,
         grpc.status_code = tracing::field::Empty,
+        grpc.duration_ms = tracing::field::Empty,
     );
+    if let Some(addr) = remote_addr {
+        span.record("network.peer.address", tracing::field::display(addr));
+    }
     run_call(
         server,
         service,
@@ -276,6 +281,11 @@ async fn run_call(
     (remote_addr, expose_remote_addr): (Option<SocketAddr>, bool),
     span: tracing::Span,
 ) {
+    let started = std::time::Instant::now();
+    let record_end = |code: Code| {
+        span.record("grpc.status_code", code.as_i32());
+        span.record("grpc.duration_ms", started.elapsed().as_secs_f64() * 1000.0);
+    };
     let stats = match &server.stats {
         None => CallStats::default(),
         Some(_) => {
@@ -350,7 +360,7 @@ async fn run_call(
     let status = match outcome {
         Outcome::Cancelled => {
             tracing::debug!("cancelled by the client");
-            span.record("grpc.status_code", Code::Cancelled.as_i32());
+            record_end(Code::Cancelled);
             stats.end(&Status::cancelled("cancelled by the client"));
             return;
         }
@@ -367,7 +377,7 @@ async fn run_call(
         },
     };
     let code = status.as_ref().err().map_or(Code::Ok, Status::code);
-    span.record("grpc.status_code", code.as_i32());
+    record_end(code);
     match taken.response {
         Some(mut response) => {
             // gRFC A51: the call's load report rides in the trailers, whatever the status.

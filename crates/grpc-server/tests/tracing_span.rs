@@ -99,5 +99,11 @@ async fn a_span_per_call_with_its_status() {
         assert_eq!(field(fields, "rpc.system"), Some("grpc"), "{fields:?}");
         assert_eq!(field(fields, "otel.kind"), Some("server"), "{fields:?}");
         assert_eq!(field(fields, "grpc.status_code"), Some(code), "{fields:?}");
+        let peer = field(fields, "network.peer.address").unwrap_or_default();
+        assert!(peer.starts_with("127.0.0.1:"), "{fields:?}");
+        let duration: f64 = field(fields, "grpc.duration_ms")
+            .and_then(|d| d.parse().ok())
+            .expect("grpc.duration_ms recorded");
+        assert!(duration >= 0.0, "{fields:?}");
     }
 }
