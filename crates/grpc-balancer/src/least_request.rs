@@ -212,6 +212,7 @@ impl Picker for LeastRequestPicker {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_util::TestResult;
     use crate::test_util::{FakeController, addr, addresses, connects, options, pick};
     use grpc_balancer_api::{ConnectivityState::*, Metadata, ResolverState, Status};
     use std::collections::HashMap;
@@ -220,24 +221,24 @@ mod tests {
         LeastRequestBuilder::new().parse_config(&json)
     }
 
-    fn choice(json: serde_json::Value) -> u32 {
+    fn choice(json: serde_json::Value) -> TestResult<u32> {
         match parse(json) {
-            Ok(Some(config)) => config
+            Ok(Some(config)) => Ok(config
                 .downcast_ref::<LeastRequestConfig>()
-                .map_or(0, |c| c.choice_count),
-            other => panic!("{other:?}"),
+                .map_or(0, |c| c.choice_count)),
+            other => Err(format!("{other:?}").into()),
         }
     }
 
     #[test]
-    fn config_defaults_caps_and_rejects() {
+    fn config_defaults_caps_and_rejects() -> TestResult {
         use serde_json::json;
-        assert_eq!(choice(json!({})), 2);
-        assert_eq!(choice(json!({"choiceCount": 2})), 2);
-        assert_eq!(choice(json!({"choiceCount": 7})), 7);
-        assert_eq!(choice(json!({"choiceCount": 10})), 10);
-        assert_eq!(choice(json!({"choiceCount": 11})), 10);
-        assert_eq!(choice(json!({"choiceCount": 4000000000u64})), 10);
+        assert_eq!(choice(json!({}))?, 2);
+        assert_eq!(choice(json!({"choiceCount": 2}))?, 2);
+        assert_eq!(choice(json!({"choiceCount": 7}))?, 7);
+        assert_eq!(choice(json!({"choiceCount": 10}))?, 10);
+        assert_eq!(choice(json!({"choiceCount": 11}))?, 10);
+        assert_eq!(choice(json!({"choiceCount": 4000000000u64}))?, 10);
         for bad in [
             json!({"choiceCount": 1}),
             json!({"choiceCount": 0}),
@@ -249,10 +250,11 @@ mod tests {
         ] {
             assert!(parse(bad.clone()).is_err(), "{bad}");
         }
+        Ok(())
     }
 
     #[test]
-    fn choose_takes_the_least_loaded_sample() {
+    fn choose_takes_the_least_loaded_sample() -> TestResult {
         let loads = [5, 1, 3, 0];
         let load = |i: usize| loads[i];
         // Samples 0, 2, 1: index 1 has the fewest.
@@ -271,24 +273,27 @@ mod tests {
             n - 1
         });
         assert_eq!(draws, 10);
+        Ok(())
     }
 
     type Policy = ReadyListPolicy<LeastRequestPickers>;
 
-    fn ready_policy(channel: &mut FakeController, ports: &[u16], choice_count: u32) -> Policy {
+    fn ready_policy(
+        channel: &mut FakeController,
+        ports: &[u16],
+        choice_count: u32,
+    ) -> TestResult<Policy> {
         let mut policy = ReadyListPolicy::new(LeastRequestPickers { choice_count: 2 });
         let config = LbConfig::new(LeastRequestConfig { choice_count });
-        policy
-            .resolver_update(
-                &ResolverState::from_addresses(addresses(ports)),
-                Some(&config),
-                channel,
-            )
-            .unwrap();
+        policy.resolver_update(
+            &ResolverState::from_addresses(addresses(ports)),
+            Some(&config),
+            channel,
+        )?;
         for port in ports {
-            channel.set_state(&mut policy, &addr(*port), Ready);
+            channel.set_state(&mut policy, &addr(*port), Ready)?;
         }
-        policy
+        Ok(policy)
     }
 
     /// The outstanding-request counts, in address order.
@@ -314,21 +319,23 @@ mod tests {
         address
     }
 
-    fn take(result: PickResult) -> Pick {
+    fn take(result: PickResult) -> TestResult<Pick> {
         match result {
-            PickResult::Pick(pick) => pick,
-            other => panic!("{other:?}"),
+            PickResult::Pick(pick) => Ok(pick),
+            other => Err(format!("{other:?}").into()),
         }
     }
 
     #[test]
-    fn prefers_the_least_loaded_subchannel() {
+    fn prefers_the_least_loaded_subchannel() -> TestResult {
         crate::rng::seed_for_test(11);
         let mut channel = FakeController::default();
-        let policy = ready_policy(&mut channel, &[1, 2, 3], 10);
-        let picker = channel.picker();
+        let policy = ready_policy(&mut channel, &[1, 2, 3], 10)?;
+        let picker = channel.picker()?;
         // Hold 30 calls open: with 10 choices out of 3 the counts stay level.
-        let held: Vec<Pick> = (0..30).map(|_| take(pick(picker.as_ref()))).collect();
+        let held: Vec<Pick> = (0..30)
+            .map(|_| take(pick(picker.as_ref())))
+            .collect::<TestResult<_>>()?;
         let mut per_address: HashMap<String, usize> = HashMap::new();
         for p in &held {
             *per_address
@@ -354,41 +361,40 @@ mod tests {
         }
         assert_eq!(counts(&policy)[1], 0);
         let next: Vec<String> = (0..20)
-            .map(|_| complete(take(pick(picker.as_ref()))))
-            .collect();
+            .map(|_| take(pick(picker.as_ref())).map(complete))
+            .collect::<TestResult<_>>()?;
         let to_two = next.iter().filter(|a| **a == addr(2)).count();
         assert!(to_two >= 17, "{next:?}");
         drop(rest);
         assert_eq!(counts(&policy), [0, 0, 0]);
+        Ok(())
     }
 
     #[test]
-    fn counters_decrement_on_completion_and_survive_picker_updates() {
+    fn counters_decrement_on_completion_and_survive_picker_updates() -> TestResult {
         let mut channel = FakeController::default();
-        let mut policy = ready_policy(&mut channel, &[1], 2);
-        let first = channel.picker();
-        let a = take(pick(first.as_ref()));
-        let b = take(pick(first.as_ref()));
+        let mut policy = ready_policy(&mut channel, &[1], 2)?;
+        let first = channel.picker()?;
+        let a = take(pick(first.as_ref()))?;
+        let b = take(pick(first.as_ref()))?;
         assert_eq!(counts(&policy), [2]);
         // A new subchannel appears: a new picker, the old count carries over.
-        policy
-            .resolver_update(
-                &ResolverState::from_addresses(addresses(&[1, 2])),
-                None,
-                &mut channel,
-            )
-            .unwrap();
-        assert_eq!(connects(&channel.subchannel(&addr(1))), 1, "kept");
-        channel.set_state(&mut policy, &addr(2), Ready);
+        policy.resolver_update(
+            &ResolverState::from_addresses(addresses(&[1, 2])),
+            None,
+            &mut channel,
+        )?;
+        assert_eq!(connects(&channel.subchannel(&addr(1))?)?, 1, "kept");
+        channel.set_state(&mut policy, &addr(2), Ready)?;
         assert_eq!(counts(&policy), [2, 0], "the count survives the update");
-        let second = channel.picker();
+        let second = channel.picker()?;
         assert!(!Arc::ptr_eq(&first, &second));
         // 1 has two outstanding calls and 2 none: new calls even the counts out.
         crate::rng::seed_for_test(5);
         let mut to_two = 0;
         let mut held = Vec::new();
         for _ in 0..20 {
-            let p = take(pick(second.as_ref()));
+            let p = take(pick(second.as_ref()))?;
             if p.subchannel.address().to_string() == addr(2) {
                 to_two += 1;
             }
@@ -407,23 +413,26 @@ mod tests {
             complete(p);
         }
         assert_eq!(counts(&policy), [0, 0]);
+        Ok(())
     }
 
     #[test]
-    fn empty_list_and_queueing() {
+    fn empty_list_and_queueing() -> TestResult {
         let mut channel = FakeController::default();
         let mut policy = LeastRequestBuilder::new().build(options());
         let err = policy.resolver_update(&ResolverState::default(), None, &mut channel);
         assert!(err.is_err());
         assert_eq!(channel.state(), Some(TransientFailure));
-        policy
-            .resolver_update(
-                &ResolverState::from_addresses(addresses(&[1])),
-                None,
-                &mut channel,
-            )
-            .unwrap();
+        policy.resolver_update(
+            &ResolverState::from_addresses(addresses(&[1])),
+            None,
+            &mut channel,
+        )?;
         assert_eq!(channel.state(), Some(Connecting));
-        assert!(matches!(pick(channel.picker().as_ref()), PickResult::Queue));
+        assert!(matches!(
+            pick(channel.picker()?.as_ref()),
+            PickResult::Queue
+        ));
+        Ok(())
     }
 }

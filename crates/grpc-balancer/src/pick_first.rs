@@ -401,6 +401,7 @@ impl Picker for PickFirstPicker {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_util::TestResult;
     use crate::test_util::{
         FakeController, addr, addresses, connects, failed_status, options, pick, picked_address,
         update,
@@ -412,34 +413,40 @@ mod tests {
         PickFirstBuilder::new().build(options())
     }
 
-    fn connects_to(channel: &FakeController, port: u16) -> usize {
-        connects(&channel.subchannel(&addr(port)))
+    fn connects_to(channel: &FakeController, port: u16) -> TestResult<usize> {
+        connects(&channel.subchannel(&addr(port))?)
     }
 
     #[test]
-    fn connects_in_order_and_first_ready_wins() {
+    fn connects_in_order_and_first_ready_wins() -> TestResult {
         let mut channel = FakeController::default();
         let mut policy = policy();
-        update(policy.as_mut(), &mut channel, &[1, 2, 3]).unwrap();
+        update(policy.as_mut(), &mut channel, &[1, 2, 3])?;
         assert_eq!(channel.state(), Some(Connecting));
-        assert!(matches!(pick(channel.picker().as_ref()), PickResult::Queue));
-        assert_eq!(connects_to(&channel, 1), 1);
-        assert_eq!((connects_to(&channel, 2), connects_to(&channel, 3)), (0, 0));
-        channel.set_state(policy.as_mut(), &addr(1), Connecting);
-        channel.set_state(policy.as_mut(), &addr(1), TransientFailure);
-        assert_eq!(connects_to(&channel, 2), 1, "moves to the next address");
+        assert!(matches!(
+            pick(channel.picker()?.as_ref()),
+            PickResult::Queue
+        ));
+        assert_eq!(connects_to(&channel, 1)?, 1);
+        assert_eq!(
+            (connects_to(&channel, 2)?, connects_to(&channel, 3)?),
+            (0, 0)
+        );
+        channel.set_state(policy.as_mut(), &addr(1), Connecting)?;
+        channel.set_state(policy.as_mut(), &addr(1), TransientFailure)?;
+        assert_eq!(connects_to(&channel, 2)?, 1, "moves to the next address");
         assert_eq!(
             channel.state(),
             Some(Connecting),
             "not TF before all failed"
         );
-        channel.set_state(policy.as_mut(), &addr(2), Connecting);
-        channel.set_state(policy.as_mut(), &addr(2), Ready);
+        channel.set_state(policy.as_mut(), &addr(2), Connecting)?;
+        channel.set_state(policy.as_mut(), &addr(2), Ready)?;
         assert_eq!(channel.state(), Some(Ready));
-        assert_eq!(connects_to(&channel, 3), 0);
-        let picker = channel.picker();
+        assert_eq!(connects_to(&channel, 3)?, 0);
+        let picker = channel.picker()?;
         for _ in 0..3 {
-            assert_eq!(picked_address(pick(picker.as_ref())), addr(2));
+            assert_eq!(picked_address(pick(picker.as_ref()))?, addr(2));
         }
         assert_eq!(channel.resolution_requests, 0);
         // The others are dropped.
@@ -447,171 +454,182 @@ mod tests {
         channel.forget_handles();
         assert!(channel.released(&addr(1)) && channel.released(&addr(3)));
         assert!(!channel.released(&addr(2)));
+        Ok(())
     }
 
     #[test]
-    fn an_earlier_subchannel_retrying_can_win() {
+    fn an_earlier_subchannel_retrying_can_win() -> TestResult {
         let mut channel = FakeController::default();
         let mut policy = policy();
-        update(policy.as_mut(), &mut channel, &[1, 2]).unwrap();
-        channel.set_state(policy.as_mut(), &addr(1), TransientFailure);
-        channel.set_state(policy.as_mut(), &addr(2), Connecting);
+        update(policy.as_mut(), &mut channel, &[1, 2])?;
+        channel.set_state(policy.as_mut(), &addr(1), TransientFailure)?;
+        channel.set_state(policy.as_mut(), &addr(2), Connecting)?;
         // 1 retries on its own backoff and connects first.
-        channel.set_state(policy.as_mut(), &addr(1), Connecting);
-        channel.set_state(policy.as_mut(), &addr(1), Ready);
+        channel.set_state(policy.as_mut(), &addr(1), Connecting)?;
+        channel.set_state(policy.as_mut(), &addr(1), Ready)?;
         assert_eq!(channel.state(), Some(Ready));
-        assert_eq!(picked_address(pick(channel.picker().as_ref())), addr(1));
+        assert_eq!(picked_address(pick(channel.picker()?.as_ref()))?, addr(1));
         // 2's late report is ignored: it is no longer ours.
         let before = channel.pickers.len();
-        channel.set_state(policy.as_mut(), &addr(2), Ready);
+        channel.set_state(policy.as_mut(), &addr(2), Ready)?;
         assert_eq!(channel.pickers.len(), before);
+        Ok(())
     }
 
     #[test]
-    fn all_failed_is_sticky_transient_failure_until_ready() {
+    fn all_failed_is_sticky_transient_failure_until_ready() -> TestResult {
         let mut channel = FakeController::default();
         let mut policy = policy();
-        update(policy.as_mut(), &mut channel, &[1, 2]).unwrap();
-        channel.set_state(policy.as_mut(), &addr(1), TransientFailure);
-        channel.set_state(policy.as_mut(), &addr(2), TransientFailure);
+        update(policy.as_mut(), &mut channel, &[1, 2])?;
+        channel.set_state(policy.as_mut(), &addr(1), TransientFailure)?;
+        channel.set_state(policy.as_mut(), &addr(2), TransientFailure)?;
         assert_eq!(channel.state(), Some(TransientFailure));
         assert_eq!(channel.resolution_requests, 1);
-        let status = failed_status(pick(channel.picker().as_ref()));
+        let status = failed_status(pick(channel.picker()?.as_ref()))?;
         assert_eq!(status.code(), grpc_core::Code::Unavailable);
         assert!(status.message().contains("connection refused"), "{status}");
         assert!(status.message().contains("all 2 addresses"), "{status}");
         // Retrying: still TF, nothing new published.
         let published = channel.pickers.len();
-        channel.set_state(policy.as_mut(), &addr(1), Connecting);
-        channel.set_state(policy.as_mut(), &addr(2), Connecting);
+        channel.set_state(policy.as_mut(), &addr(1), Connecting)?;
+        channel.set_state(policy.as_mut(), &addr(2), Connecting)?;
         assert_eq!(channel.pickers.len(), published);
         // One failure per address asks for re-resolution again.
-        channel.set_state(policy.as_mut(), &addr(1), TransientFailure);
+        channel.set_state(policy.as_mut(), &addr(1), TransientFailure)?;
         assert_eq!(channel.resolution_requests, 1);
-        channel.set_state(policy.as_mut(), &addr(2), TransientFailure);
+        channel.set_state(policy.as_mut(), &addr(2), TransientFailure)?;
         assert_eq!(channel.resolution_requests, 2);
         assert_eq!(channel.state(), Some(TransientFailure));
-        channel.set_state(policy.as_mut(), &addr(2), Connecting);
-        channel.set_state(policy.as_mut(), &addr(2), Ready);
+        channel.set_state(policy.as_mut(), &addr(2), Connecting)?;
+        channel.set_state(policy.as_mut(), &addr(2), Ready)?;
         assert_eq!(channel.state(), Some(Ready));
-        assert_eq!(picked_address(pick(channel.picker().as_ref())), addr(2));
+        assert_eq!(picked_address(pick(channel.picker()?.as_ref()))?, addr(2));
         assert!(!channel.states().contains(&Idle));
+        Ok(())
     }
 
     #[test]
-    fn failure_picker_follows_the_latest_error() {
+    fn failure_picker_follows_the_latest_error() -> TestResult {
         let mut channel = FakeController::default();
         let mut policy = policy();
-        update(policy.as_mut(), &mut channel, &[1]).unwrap();
-        channel.set_state(policy.as_mut(), &addr(1), TransientFailure);
-        let one = channel.subchannel(&addr(1));
+        update(policy.as_mut(), &mut channel, &[1])?;
+        channel.set_state(policy.as_mut(), &addr(1), TransientFailure)?;
+        let one = channel.subchannel(&addr(1))?;
         policy.subchannel_update(
             &one,
             &SubchannelState::failure(Status::unavailable("handshake timed out")),
             &mut channel,
         );
-        let status = failed_status(pick(channel.picker().as_ref()));
+        let status = failed_status(pick(channel.picker()?.as_ref()))?;
         assert!(status.message().contains("handshake timed out"), "{status}");
+        Ok(())
     }
 
     #[test]
-    fn update_keeps_the_selected_subchannel_if_present() {
+    fn update_keeps_the_selected_subchannel_if_present() -> TestResult {
         let mut channel = FakeController::default();
         let mut policy = policy();
-        update(policy.as_mut(), &mut channel, &[1, 2]).unwrap();
-        channel.set_state(policy.as_mut(), &addr(1), Ready);
+        update(policy.as_mut(), &mut channel, &[1, 2])?;
+        channel.set_state(policy.as_mut(), &addr(1), Ready)?;
         let published = channel.pickers.len();
-        update(policy.as_mut(), &mut channel, &[3, 1]).unwrap();
+        update(policy.as_mut(), &mut channel, &[3, 1])?;
         assert_eq!(channel.pickers.len(), published, "nothing changes");
-        assert_eq!(connects_to(&channel, 1), 1, "no reconnect");
+        assert_eq!(connects_to(&channel, 1)?, 1, "no reconnect");
         assert_eq!(
             channel.created(&addr(3)),
             0,
             "no new subchannels while selected"
         );
-        assert_eq!(picked_address(pick(channel.picker().as_ref())), addr(1));
+        assert_eq!(picked_address(pick(channel.picker()?.as_ref()))?, addr(1));
+        Ok(())
     }
 
     #[test]
-    fn update_without_the_selected_address_starts_over() {
+    fn update_without_the_selected_address_starts_over() -> TestResult {
         let mut channel = FakeController::default();
         let mut policy = policy();
-        update(policy.as_mut(), &mut channel, &[1]).unwrap();
-        channel.set_state(policy.as_mut(), &addr(1), Ready);
-        update(policy.as_mut(), &mut channel, &[2, 3]).unwrap();
+        update(policy.as_mut(), &mut channel, &[1])?;
+        channel.set_state(policy.as_mut(), &addr(1), Ready)?;
+        update(policy.as_mut(), &mut channel, &[2, 3])?;
         assert_eq!(channel.state(), Some(Connecting));
-        assert_eq!(connects_to(&channel, 2), 1);
-        assert_eq!(connects_to(&channel, 3), 0);
-        channel.set_state(policy.as_mut(), &addr(2), Ready);
-        assert_eq!(picked_address(pick(channel.picker().as_ref())), addr(2));
+        assert_eq!(connects_to(&channel, 2)?, 1);
+        assert_eq!(connects_to(&channel, 3)?, 0);
+        channel.set_state(policy.as_mut(), &addr(2), Ready)?;
+        assert_eq!(picked_address(pick(channel.picker()?.as_ref()))?, addr(2));
         channel.forget_handles();
         assert!(channel.released(&addr(1)));
+        Ok(())
     }
 
     #[test]
-    fn update_during_a_pass_reuses_subchannels_and_restarts() {
+    fn update_during_a_pass_reuses_subchannels_and_restarts() -> TestResult {
         let mut channel = FakeController::default();
         let mut policy = policy();
-        update(policy.as_mut(), &mut channel, &[1, 2]).unwrap();
-        channel.set_state(policy.as_mut(), &addr(1), TransientFailure);
-        channel.set_state(policy.as_mut(), &addr(2), Connecting);
+        update(policy.as_mut(), &mut channel, &[1, 2])?;
+        channel.set_state(policy.as_mut(), &addr(1), TransientFailure)?;
+        channel.set_state(policy.as_mut(), &addr(2), Connecting)?;
         // A new list puts 3 first.
-        update(policy.as_mut(), &mut channel, &[3, 2, 1]).unwrap();
+        update(policy.as_mut(), &mut channel, &[3, 2, 1])?;
         assert_eq!(channel.created(&addr(2)), 1, "reused");
-        assert_eq!(connects_to(&channel, 3), 1);
-        channel.set_state(policy.as_mut(), &addr(3), TransientFailure);
+        assert_eq!(connects_to(&channel, 3)?, 1);
+        channel.set_state(policy.as_mut(), &addr(3), TransientFailure)?;
         // 2 is still in its first attempt: wait for it, do not connect again.
-        assert_eq!(connects_to(&channel, 2), 1);
-        channel.set_state(policy.as_mut(), &addr(2), TransientFailure);
+        assert_eq!(connects_to(&channel, 2)?, 1);
+        channel.set_state(policy.as_mut(), &addr(2), TransientFailure)?;
         // 1 already failed: the pass is over.
         assert_eq!(channel.state(), Some(TransientFailure));
-        assert_eq!(connects_to(&channel, 1), 1);
+        assert_eq!(connects_to(&channel, 1)?, 1);
         // A new update while TF stays TF (sticky) and tries again.
         let before = channel.pickers.len();
-        update(policy.as_mut(), &mut channel, &[4, 1]).unwrap();
+        update(policy.as_mut(), &mut channel, &[4, 1])?;
         assert_eq!(
             channel.pickers.len(),
             before,
             "no CONNECTING while sticky TF"
         );
-        assert_eq!(connects_to(&channel, 4), 1);
-        channel.set_state(policy.as_mut(), &addr(4), Ready);
+        assert_eq!(connects_to(&channel, 4)?, 1);
+        channel.set_state(policy.as_mut(), &addr(4), Ready)?;
         assert_eq!(channel.state(), Some(Ready));
+        Ok(())
     }
 
     #[test]
-    fn update_with_only_failed_addresses_does_not_loop() {
+    fn update_with_only_failed_addresses_does_not_loop() -> TestResult {
         let mut channel = FakeController::default();
         let mut policy = policy();
-        update(policy.as_mut(), &mut channel, &[1, 2]).unwrap();
-        channel.set_state(policy.as_mut(), &addr(1), TransientFailure);
-        channel.set_state(policy.as_mut(), &addr(2), TransientFailure);
-        channel.set_state(policy.as_mut(), &addr(1), Connecting);
+        update(policy.as_mut(), &mut channel, &[1, 2])?;
+        channel.set_state(policy.as_mut(), &addr(1), TransientFailure)?;
+        channel.set_state(policy.as_mut(), &addr(2), TransientFailure)?;
+        channel.set_state(policy.as_mut(), &addr(1), Connecting)?;
         assert_eq!(channel.resolution_requests, 1);
         let published = channel.pickers.len();
         // The resolver answers the request with the same addresses.
-        update(policy.as_mut(), &mut channel, &[2, 1]).unwrap();
+        update(policy.as_mut(), &mut channel, &[2, 1])?;
         assert_eq!(channel.resolution_requests, 1, "no new request");
         assert_eq!(channel.pickers.len(), published, "still the same TF picker");
         assert_eq!(channel.created(&addr(1)), 1, "subchannels reused");
         // Subchannels keep retrying; the first READY wins.
-        channel.set_state(policy.as_mut(), &addr(1), Ready);
+        channel.set_state(policy.as_mut(), &addr(1), Ready)?;
         assert_eq!(channel.state(), Some(Ready));
+        Ok(())
     }
 
     #[test]
-    fn lost_connection_goes_idle_and_reconnects_on_exit_idle() {
+    fn lost_connection_goes_idle_and_reconnects_on_exit_idle() -> TestResult {
         let mut channel = FakeController::default();
         let mut policy = policy();
-        update(policy.as_mut(), &mut channel, &[1, 2]).unwrap();
-        channel.set_state(policy.as_mut(), &addr(1), TransientFailure);
-        channel.set_state(policy.as_mut(), &addr(2), Ready);
-        channel.set_state(policy.as_mut(), &addr(2), Idle);
+        update(policy.as_mut(), &mut channel, &[1, 2])?;
+        channel.set_state(policy.as_mut(), &addr(1), TransientFailure)?;
+        channel.set_state(policy.as_mut(), &addr(2), Ready)?;
+        channel.set_state(policy.as_mut(), &addr(2), Idle)?;
         assert_eq!(channel.state(), Some(Idle));
-        assert!(matches!(pick(channel.picker().as_ref()), PickResult::Queue));
+        assert!(matches!(
+            pick(channel.picker()?.as_ref()),
+            PickResult::Queue
+        ));
         assert_eq!(channel.resolution_requests, 1);
         assert_eq!(
-            connects_to(&channel, 2),
+            connects_to(&channel, 2)?,
             1,
             "no reconnect until a call arrives"
         );
@@ -619,132 +637,133 @@ mod tests {
         assert_eq!(channel.state(), Some(Connecting));
         // Starts from the first address again, with a new subchannel for 1.
         assert_eq!(channel.created(&addr(1)), 2);
-        assert_eq!(connects_to(&channel, 1), 1);
-        channel.set_state(policy.as_mut(), &addr(1), TransientFailure);
+        assert_eq!(connects_to(&channel, 1)?, 1);
+        channel.set_state(policy.as_mut(), &addr(1), TransientFailure)?;
         assert_eq!(
-            connects_to(&channel, 2),
+            connects_to(&channel, 2)?,
             2,
             "the old subchannel of 2 is reused"
         );
         assert_eq!(channel.created(&addr(2)), 1);
-        channel.set_state(policy.as_mut(), &addr(2), Ready);
+        channel.set_state(policy.as_mut(), &addr(2), Ready)?;
         assert_eq!(channel.state(), Some(Ready));
+        Ok(())
     }
 
     #[test]
-    fn update_while_idle_stays_idle() {
+    fn update_while_idle_stays_idle() -> TestResult {
         let mut channel = FakeController::default();
         let mut policy = policy();
-        update(policy.as_mut(), &mut channel, &[1]).unwrap();
-        channel.set_state(policy.as_mut(), &addr(1), Ready);
-        channel.set_state(policy.as_mut(), &addr(1), Idle);
-        update(policy.as_mut(), &mut channel, &[2]).unwrap();
+        update(policy.as_mut(), &mut channel, &[1])?;
+        channel.set_state(policy.as_mut(), &addr(1), Ready)?;
+        channel.set_state(policy.as_mut(), &addr(1), Idle)?;
+        update(policy.as_mut(), &mut channel, &[2])?;
         assert_eq!(channel.state(), Some(Idle));
         assert_eq!(channel.created(&addr(2)), 0);
         channel.forget_handles();
         assert!(channel.released(&addr(1)));
         policy.exit_idle(&mut channel);
-        assert_eq!(connects_to(&channel, 2), 1);
+        assert_eq!(connects_to(&channel, 2)?, 1);
+        Ok(())
     }
 
     #[test]
-    fn empty_address_list_is_an_error() {
+    fn empty_address_list_is_an_error() -> TestResult {
         let mut channel = FakeController::default();
         let mut policy = policy();
-        update(policy.as_mut(), &mut channel, &[1]).unwrap();
-        channel.set_state(policy.as_mut(), &addr(1), Ready);
-        let err = update(policy.as_mut(), &mut channel, &[]).unwrap_err();
+        update(policy.as_mut(), &mut channel, &[1])?;
+        channel.set_state(policy.as_mut(), &addr(1), Ready)?;
+        let err = update(policy.as_mut(), &mut channel, &[])
+            .err()
+            .ok_or("an empty address list was accepted")?;
         assert!(err.message().contains("no addresses"));
         assert_eq!(channel.state(), Some(TransientFailure));
-        let status = failed_status(pick(channel.picker().as_ref()));
+        let status = failed_status(pick(channel.picker()?.as_ref()))?;
         assert!(status.message().contains("no addresses"));
         channel.forget_handles();
         assert!(channel.released(&addr(1)));
         // Addresses come back: still TF (sticky) until READY.
-        update(policy.as_mut(), &mut channel, &[1]).unwrap();
+        update(policy.as_mut(), &mut channel, &[1])?;
         assert_eq!(channel.state(), Some(TransientFailure));
-        channel.set_state(policy.as_mut(), &addr(1), Ready);
+        channel.set_state(policy.as_mut(), &addr(1), Ready)?;
         assert_eq!(channel.state(), Some(Ready));
+        Ok(())
     }
 
     #[test]
-    fn resolver_errors() {
+    fn resolver_errors() -> TestResult {
         let mut channel = FakeController::default();
         let mut policy = policy();
         policy.resolver_error(&Status::unavailable("no such host"), &mut channel);
         assert_eq!(channel.state(), Some(TransientFailure));
-        let status = failed_status(pick(channel.picker().as_ref()));
+        let status = failed_status(pick(channel.picker()?.as_ref()))?;
         assert_eq!(status.code(), grpc_core::Code::Unavailable);
         assert!(status.message().contains("no such host"));
         // With a connection, resolver errors change nothing.
-        update(policy.as_mut(), &mut channel, &[1]).unwrap();
-        channel.set_state(policy.as_mut(), &addr(1), Ready);
+        update(policy.as_mut(), &mut channel, &[1])?;
+        channel.set_state(policy.as_mut(), &addr(1), Ready)?;
         let before = channel.pickers.len();
         policy.resolver_error(&Status::unavailable("no such host"), &mut channel);
         assert_eq!(channel.pickers.len(), before);
         // Connecting: no change either.
-        update(policy.as_mut(), &mut channel, &[2]).unwrap();
+        update(policy.as_mut(), &mut channel, &[2])?;
         let before = channel.pickers.len();
         policy.resolver_error(&Status::unavailable("no such host"), &mut channel);
         assert_eq!(channel.pickers.len(), before);
         // In TF, the resolver's error replaces the connection error.
-        channel.set_state(policy.as_mut(), &addr(2), TransientFailure);
+        channel.set_state(policy.as_mut(), &addr(2), TransientFailure)?;
         policy.resolver_error(&Status::unavailable("dns timeout"), &mut channel);
-        let status = failed_status(pick(channel.picker().as_ref()));
+        let status = failed_status(pick(channel.picker()?.as_ref()))?;
         assert!(status.message().contains("dns timeout"));
+        Ok(())
     }
 
     #[test]
-    fn shuffle_config() {
+    fn shuffle_config() -> TestResult {
         use crate::rng::seed_for_test;
         let builder = PickFirstBuilder::new();
         let config = builder
-            .parse_config(&json!({"shuffleAddressList": true}))
-            .unwrap()
-            .unwrap();
+            .parse_config(&json!({"shuffleAddressList": true}))?
+            .ok_or("no config")?;
         let ports: Vec<u16> = (1..=8).collect();
         seed_for_test(3);
         let mut firsts = std::collections::HashSet::new();
         for _ in 0..20 {
             let mut channel = FakeController::default();
             let mut policy = policy();
-            policy
-                .resolver_update(
-                    &ResolverState::from_addresses(addresses(&ports)),
-                    Some(&config),
-                    &mut channel,
-                )
-                .unwrap();
+            policy.resolver_update(
+                &ResolverState::from_addresses(addresses(&ports)),
+                Some(&config),
+                &mut channel,
+            )?;
             assert_eq!(channel.subchannels.len(), 8, "every address is used");
-            let connected: Vec<_> = channel
-                .subchannels
-                .iter()
-                .filter(|s| connects(s) == 1)
-                .collect();
+            let mut connected = Vec::new();
+            for s in &channel.subchannels {
+                if connects(s)? == 1 {
+                    connected.push(s);
+                }
+            }
             assert_eq!(connected.len(), 1);
             firsts.insert(connected[0].address().to_string());
         }
         assert!(firsts.len() > 1, "shuffled: {firsts:?}");
         // Without shuffling, always the first.
-        let off = builder
-            .parse_config(&json!({"shuffleAddressList": false}))
-            .unwrap();
+        let off = builder.parse_config(&json!({"shuffleAddressList": false}))?;
         for _ in 0..5 {
             let mut channel = FakeController::default();
             let mut policy = policy();
-            policy
-                .resolver_update(
-                    &ResolverState::from_addresses(addresses(&ports)),
-                    off.as_ref(),
-                    &mut channel,
-                )
-                .unwrap();
-            assert_eq!(connects_to(&channel, 1), 1);
+            policy.resolver_update(
+                &ResolverState::from_addresses(addresses(&ports)),
+                off.as_ref(),
+                &mut channel,
+            )?;
+            assert_eq!(connects_to(&channel, 1)?, 1);
         }
+        Ok(())
     }
 
     #[test]
-    fn config_parsing() {
+    fn config_parsing() -> TestResult {
         let builder = PickFirstBuilder::new();
         let parse = |v: serde_json::Value| {
             builder
@@ -762,16 +781,18 @@ mod tests {
         assert!(parse(json!({"shuffleAddressList": 1})).is_err());
         assert!(parse(json!([true])).is_err());
         assert!(parse(json!(null)).is_err());
+        Ok(())
     }
 
     #[test]
-    fn duplicate_addresses_are_tried_once() {
+    fn duplicate_addresses_are_tried_once() -> TestResult {
         let mut channel = FakeController::default();
         let mut policy = policy();
-        update(policy.as_mut(), &mut channel, &[1, 1, 2]).unwrap();
+        update(policy.as_mut(), &mut channel, &[1, 1, 2])?;
         assert_eq!(channel.subchannels.len(), 2);
-        channel.set_state(policy.as_mut(), &addr(1), TransientFailure);
-        channel.set_state(policy.as_mut(), &addr(2), TransientFailure);
+        channel.set_state(policy.as_mut(), &addr(1), TransientFailure)?;
+        channel.set_state(policy.as_mut(), &addr(2), TransientFailure)?;
         assert_eq!(channel.state(), Some(TransientFailure));
+        Ok(())
     }
 }

@@ -282,6 +282,7 @@ impl Picker for RoundRobinPicker {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_util::TestResult;
     use crate::test_util::{
         FakeController, addr, addresses, connects, failed_status, options, pick, picked_address,
         update,
@@ -294,43 +295,48 @@ mod tests {
     }
 
     #[test]
-    fn connects_every_unique_address_and_queues_until_ready() {
+    fn connects_every_unique_address_and_queues_until_ready() -> TestResult {
         let mut channel = FakeController::default();
         let mut policy = policy();
-        update(policy.as_mut(), &mut channel, &[1, 2, 2, 3]).unwrap();
+        update(policy.as_mut(), &mut channel, &[1, 2, 2, 3])?;
         assert_eq!(channel.subchannels.len(), 3);
         for s in &channel.subchannels {
-            assert_eq!(connects(s), 1);
+            assert_eq!(connects(s)?, 1);
         }
         assert_eq!(channel.state(), Some(Connecting));
-        assert!(matches!(pick(channel.picker().as_ref()), PickResult::Queue));
-        channel.set_state(policy.as_mut(), &addr(1), Connecting);
-        channel.set_state(policy.as_mut(), &addr(2), Ready);
+        assert!(matches!(
+            pick(channel.picker()?.as_ref()),
+            PickResult::Queue
+        ));
+        channel.set_state(policy.as_mut(), &addr(1), Connecting)?;
+        channel.set_state(policy.as_mut(), &addr(2), Ready)?;
         assert_eq!(channel.state(), Some(Ready));
-        assert_eq!(picked_address(pick(channel.picker().as_ref())), addr(2));
+        assert_eq!(picked_address(pick(channel.picker()?.as_ref()))?, addr(2));
+        Ok(())
     }
 
     #[test]
-    fn spreads_picks_exactly_evenly() {
+    fn spreads_picks_exactly_evenly() -> TestResult {
         let mut channel = FakeController::default();
         let mut policy = policy();
-        update(policy.as_mut(), &mut channel, &[1, 2, 3, 4, 5]).unwrap();
+        update(policy.as_mut(), &mut channel, &[1, 2, 3, 4, 5])?;
         for port in 1..=5 {
-            channel.set_state(policy.as_mut(), &addr(port), Ready);
+            channel.set_state(policy.as_mut(), &addr(port), Ready)?;
         }
-        let picker = channel.picker();
+        let picker = channel.picker()?;
         let mut counts: HashMap<String, usize> = HashMap::new();
         for _ in 0..5 * 1000 {
             *counts
-                .entry(picked_address(pick(picker.as_ref())))
+                .entry(picked_address(pick(picker.as_ref()))?)
                 .or_default() += 1;
         }
         assert_eq!(counts.len(), 5);
         assert!(counts.values().all(|&n| n == 1000), "{counts:?}");
+        Ok(())
     }
 
     #[test]
-    fn consecutive_picks_rotate() {
+    fn consecutive_picks_rotate() -> TestResult {
         let picker = RoundRobinPicker::new({
             let mut channel = FakeController::default();
             addresses(&[1, 2, 3])
@@ -338,69 +344,77 @@ mod tests {
                 .map(|a| channel.new_subchannel(a))
                 .collect()
         });
-        let picks: Vec<String> = (0..6).map(|_| picked_address(pick(&picker))).collect();
+        let picks: Vec<String> = (0..6)
+            .map(|_| picked_address(pick(&picker)))
+            .collect::<TestResult<_>>()?;
         assert_eq!(picks[0..3], picks[3..6]);
         let mut first: Vec<_> = picks[0..3].to_vec();
         first.sort();
         assert_eq!(first, [addr(1), addr(2), addr(3)]);
+        Ok(())
     }
 
     #[test]
-    fn only_ready_subchannels_are_picked() {
+    fn only_ready_subchannels_are_picked() -> TestResult {
         let mut channel = FakeController::default();
         let mut policy = policy();
-        update(policy.as_mut(), &mut channel, &[1, 2, 3]).unwrap();
-        channel.set_state(policy.as_mut(), &addr(1), Ready);
-        channel.set_state(policy.as_mut(), &addr(3), Ready);
-        channel.set_state(policy.as_mut(), &addr(2), TransientFailure);
-        let picker = channel.picker();
+        update(policy.as_mut(), &mut channel, &[1, 2, 3])?;
+        channel.set_state(policy.as_mut(), &addr(1), Ready)?;
+        channel.set_state(policy.as_mut(), &addr(3), Ready)?;
+        channel.set_state(policy.as_mut(), &addr(2), TransientFailure)?;
+        let picker = channel.picker()?;
         for _ in 0..10 {
-            assert_ne!(picked_address(pick(picker.as_ref())), addr(2));
+            assert_ne!(picked_address(pick(picker.as_ref()))?, addr(2));
         }
+        Ok(())
     }
 
     #[test]
-    fn lost_connection_reconnects_and_re_resolves() {
+    fn lost_connection_reconnects_and_re_resolves() -> TestResult {
         let mut channel = FakeController::default();
         let mut policy = policy();
-        update(policy.as_mut(), &mut channel, &[1, 2]).unwrap();
-        channel.set_state(policy.as_mut(), &addr(1), Ready);
-        channel.set_state(policy.as_mut(), &addr(2), Ready);
+        update(policy.as_mut(), &mut channel, &[1, 2])?;
+        channel.set_state(policy.as_mut(), &addr(1), Ready)?;
+        channel.set_state(policy.as_mut(), &addr(2), Ready)?;
         assert_eq!(channel.resolution_requests, 0);
-        channel.set_state(policy.as_mut(), &addr(1), Idle);
+        channel.set_state(policy.as_mut(), &addr(1), Idle)?;
         assert_eq!(
-            connects(&channel.subchannel(&addr(1))),
+            connects(&channel.subchannel(&addr(1))?)?,
             2,
             "IDLE reconnects at once"
         );
         assert_eq!(channel.resolution_requests, 1);
         assert_eq!(channel.state(), Some(Ready));
-        let picker = channel.picker();
+        let picker = channel.picker()?;
         for _ in 0..4 {
-            assert_eq!(picked_address(pick(picker.as_ref())), addr(2));
+            assert_eq!(picked_address(pick(picker.as_ref()))?, addr(2));
         }
-        channel.set_state(policy.as_mut(), &addr(2), Idle);
+        channel.set_state(policy.as_mut(), &addr(2), Idle)?;
         assert_eq!(channel.state(), Some(Connecting));
-        assert!(matches!(pick(channel.picker().as_ref()), PickResult::Queue));
+        assert!(matches!(
+            pick(channel.picker()?.as_ref()),
+            PickResult::Queue
+        ));
+        Ok(())
     }
 
     #[test]
-    fn all_failing_is_sticky_transient_failure() {
+    fn all_failing_is_sticky_transient_failure() -> TestResult {
         let mut channel = FakeController::default();
         let mut policy = policy();
-        update(policy.as_mut(), &mut channel, &[1, 2]).unwrap();
-        channel.set_state(policy.as_mut(), &addr(1), TransientFailure);
+        update(policy.as_mut(), &mut channel, &[1, 2])?;
+        channel.set_state(policy.as_mut(), &addr(1), TransientFailure)?;
         assert_eq!(channel.state(), Some(Connecting));
-        channel.set_state(policy.as_mut(), &addr(2), TransientFailure);
+        channel.set_state(policy.as_mut(), &addr(2), TransientFailure)?;
         assert_eq!(channel.state(), Some(TransientFailure));
         assert_eq!(channel.resolution_requests, 2);
-        let status = failed_status(pick(channel.picker().as_ref()));
+        let status = failed_status(pick(channel.picker()?.as_ref()))?;
         assert_eq!(status.code(), grpc_core::Code::Unavailable);
         assert!(status.message().contains("connection refused"), "{status}");
         let published = channel.pickers.len();
         // Retrying on their own backoff does not leave TRANSIENT_FAILURE...
-        channel.set_state(policy.as_mut(), &addr(1), Connecting);
-        channel.set_state(policy.as_mut(), &addr(2), Connecting);
+        channel.set_state(policy.as_mut(), &addr(1), Connecting)?;
+        channel.set_state(policy.as_mut(), &addr(2), Connecting)?;
         assert_eq!(channel.state(), Some(TransientFailure));
         assert_eq!(
             channel.pickers.len(),
@@ -408,65 +422,70 @@ mod tests {
             "nothing changed, nothing published"
         );
         // ...until one is READY.
-        channel.set_state(policy.as_mut(), &addr(2), Ready);
+        channel.set_state(policy.as_mut(), &addr(2), Ready)?;
         assert_eq!(channel.state(), Some(Ready));
-        assert_eq!(picked_address(pick(channel.picker().as_ref())), addr(2));
+        assert_eq!(picked_address(pick(channel.picker()?.as_ref()))?, addr(2));
+        Ok(())
     }
 
     #[test]
-    fn address_updates_keep_present_subchannels_and_drop_removed() {
+    fn address_updates_keep_present_subchannels_and_drop_removed() -> TestResult {
         let mut channel = FakeController::default();
         let mut policy = policy();
-        update(policy.as_mut(), &mut channel, &[1, 2]).unwrap();
-        channel.set_state(policy.as_mut(), &addr(1), Ready);
-        channel.set_state(policy.as_mut(), &addr(2), Ready);
-        let one = channel.subchannel(&addr(1));
-        let two = channel.subchannel(&addr(2));
-        update(policy.as_mut(), &mut channel, &[2, 3]).unwrap();
+        update(policy.as_mut(), &mut channel, &[1, 2])?;
+        channel.set_state(policy.as_mut(), &addr(1), Ready)?;
+        channel.set_state(policy.as_mut(), &addr(2), Ready)?;
+        let one = channel.subchannel(&addr(1))?;
+        let two = channel.subchannel(&addr(2))?;
+        update(policy.as_mut(), &mut channel, &[2, 3])?;
         assert_eq!(channel.subchannels.len(), 3, "only 3 is new");
-        assert_eq!(connects(&two), 1, "kept without reconnecting");
+        assert_eq!(connects(&two)?, 1, "kept without reconnecting");
         assert_eq!(channel.state(), Some(Ready));
-        let picker = channel.picker();
+        let picker = channel.picker()?;
         for _ in 0..4 {
-            assert_eq!(picked_address(pick(picker.as_ref())), addr(2));
+            assert_eq!(picked_address(pick(picker.as_ref()))?, addr(2));
         }
         drop(picker);
         // A late report from the removed subchannel is ignored.
         let before = channel.pickers.len();
         policy.subchannel_update(&one, &SubchannelState::new(Idle), &mut channel);
         assert_eq!(channel.pickers.len(), before);
-        assert_eq!(connects(&one), 1, "not reconnected");
+        assert_eq!(connects(&one)?, 1, "not reconnected");
         drop((one, two));
         // Neither the policy nor its current picker holds the removed subchannel.
         channel.forget_handles();
         assert!(channel.released(&addr(1)));
         assert!(!channel.released(&addr(2)));
         assert!(!channel.released(&addr(3)));
+        Ok(())
     }
 
     #[test]
-    fn empty_address_list_fails_and_errors() {
+    fn empty_address_list_fails_and_errors() -> TestResult {
         let mut channel = FakeController::default();
         let mut policy = policy();
-        update(policy.as_mut(), &mut channel, &[1]).unwrap();
-        channel.set_state(policy.as_mut(), &addr(1), Ready);
-        let err = update(policy.as_mut(), &mut channel, &[]).unwrap_err();
+        update(policy.as_mut(), &mut channel, &[1])?;
+        channel.set_state(policy.as_mut(), &addr(1), Ready)?;
+        let err = update(policy.as_mut(), &mut channel, &[])
+            .err()
+            .ok_or("an empty address list was accepted")?;
         assert_eq!(err.code(), grpc_core::Code::Unavailable);
         assert_eq!(channel.state(), Some(TransientFailure));
-        let status = failed_status(pick(channel.picker().as_ref()));
+        let status = failed_status(pick(channel.picker()?.as_ref()))?;
         assert!(status.message().contains("no addresses"));
+        Ok(())
     }
 
     #[test]
-    fn resolver_error_only_matters_without_working_subchannels() {
+    fn resolver_error_only_matters_without_working_subchannels() -> TestResult {
         let mut channel = FakeController::default();
         let mut policy = policy();
         policy.resolver_error(&Status::unavailable("dns down"), &mut channel);
         assert_eq!(channel.state(), Some(TransientFailure));
-        let status = failed_status(pick(channel.picker().as_ref()));
+        let status = failed_status(pick(channel.picker()?.as_ref()))?;
         assert!(status.message().contains("dns down"));
-        update(policy.as_mut(), &mut channel, &[1]).unwrap();
-        channel.set_state(policy.as_mut(), &addr(1), Ready);
+        update(policy.as_mut(), &mut channel, &[1])?;
+        channel.set_state(policy.as_mut(), &addr(1), Ready)?;
         let before = channel.pickers.len();
         policy.resolver_error(&Status::unavailable("dns down"), &mut channel);
         assert_eq!(
@@ -474,21 +493,23 @@ mod tests {
             before,
             "READY subchannels keep working"
         );
-        channel.set_state(policy.as_mut(), &addr(1), TransientFailure);
+        channel.set_state(policy.as_mut(), &addr(1), TransientFailure)?;
         policy.resolver_error(&Status::unavailable("dns down again"), &mut channel);
-        let status = failed_status(pick(channel.picker().as_ref()));
+        let status = failed_status(pick(channel.picker()?.as_ref()))?;
         assert!(status.message().contains("dns down again"));
+        Ok(())
     }
 
     #[test]
-    fn exit_idle_connects_idle_subchannels() {
+    fn exit_idle_connects_idle_subchannels() -> TestResult {
         let mut channel = FakeController::default();
         let mut policy = policy();
-        update(policy.as_mut(), &mut channel, &[1]).unwrap();
+        update(policy.as_mut(), &mut channel, &[1])?;
         policy.exit_idle(&mut channel);
-        assert_eq!(connects(&channel.subchannel(&addr(1))), 2);
-        channel.set_state(policy.as_mut(), &addr(1), Connecting);
+        assert_eq!(connects(&channel.subchannel(&addr(1))?)?, 2);
+        channel.set_state(policy.as_mut(), &addr(1), Connecting)?;
         policy.exit_idle(&mut channel);
-        assert_eq!(connects(&channel.subchannel(&addr(1))), 2);
+        assert_eq!(connects(&channel.subchannel(&addr(1))?)?, 2);
+        Ok(())
     }
 }

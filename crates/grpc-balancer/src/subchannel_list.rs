@@ -373,6 +373,7 @@ impl<T> SubchannelList<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_util::TestResult;
     use crate::test_util::{FakeController, addresses, connects};
     use ConnectivityState::*;
 
@@ -385,7 +386,7 @@ mod tests {
     }
 
     #[test]
-    fn dedupes_and_keeps_order() {
+    fn dedupes_and_keeps_order() -> TestResult {
         let mut channel = FakeController::default();
         let mut list = SubchannelList::new();
         let mut a = addresses(&[3, 1, 3, 2, 1]);
@@ -409,17 +410,18 @@ mod tests {
         );
         assert_eq!(list.connect_idle(), 3);
         for s in &channel.subchannels {
-            assert_eq!(connects(s), 1);
+            assert_eq!(connects(s)?, 1);
         }
+        Ok(())
     }
 
     #[test]
-    fn update_reuses_present_and_drops_removed() {
+    fn update_reuses_present_and_drops_removed() -> TestResult {
         let mut channel = FakeController::default();
         let mut list = SubchannelList::new();
         list.update(&addresses(&[1, 2]), &mut channel, |_| 10u32);
-        let one = channel.subchannel("127.0.0.1:1");
-        let two = channel.subchannel("127.0.0.1:2");
+        let one = channel.subchannel("127.0.0.1:1")?;
+        let two = channel.subchannel("127.0.0.1:2")?;
         report(&mut list, &one, Ready);
         if let Some(entry) = list.find_mut(&one) {
             entry.data = 11;
@@ -451,14 +453,15 @@ mod tests {
             list.update_state(&one, &SubchannelState::new(Idle))
                 .is_none()
         );
+        Ok(())
     }
 
     #[test]
-    fn transient_failure_is_sticky_until_ready() {
+    fn transient_failure_is_sticky_until_ready() -> TestResult {
         let mut channel = FakeController::default();
         let mut list = SubchannelList::new();
         list.update(&addresses(&[1]), &mut channel, |_| 0u32);
-        let one = channel.subchannel("127.0.0.1:1");
+        let one = channel.subchannel("127.0.0.1:1")?;
         assert_eq!(
             list.aggregate_state(),
             Connecting,
@@ -467,7 +470,7 @@ mod tests {
         report(&mut list, &one, Connecting);
         assert_eq!(list.aggregate_state(), Connecting);
         let t = list.update_state(&one, &SubchannelState::failure(Status::unavailable("x")));
-        let t = t.unwrap_or_else(|| panic!("in list"));
+        let t = t.ok_or("in list")?;
         assert!(t.failed());
         assert_eq!(
             (t.previous_effective, t.effective),
@@ -492,10 +495,11 @@ mod tests {
             Connecting,
             "IDLE after READY is not sticky"
         );
+        Ok(())
     }
 
     #[test]
-    fn aggregate_prefers_ready_then_connecting() {
+    fn aggregate_prefers_ready_then_connecting() -> TestResult {
         let mut channel = FakeController::default();
         let mut list = SubchannelList::new();
         list.update(&addresses(&[1, 2, 3]), &mut channel, |_| 0u32);
@@ -511,14 +515,15 @@ mod tests {
         report(&mut list, &s[1], Idle);
         assert_eq!(list.aggregate_state(), Connecting);
         assert_eq!(list.connect_idle(), 1, "only the IDLE one is connected");
+        Ok(())
     }
 
     #[test]
-    fn tf_without_error_gets_one_and_empty_update_clears() {
+    fn tf_without_error_gets_one_and_empty_update_clears() -> TestResult {
         let mut channel = FakeController::default();
         let mut list = SubchannelList::new();
         list.update(&addresses(&[1]), &mut channel, |_| 0u32);
-        let one = channel.subchannel("127.0.0.1:1");
+        let one = channel.subchannel("127.0.0.1:1")?;
         list.update_state(&one, &SubchannelState::new(TransientFailure));
         let message = list.last_error().map(|e| e.message().to_owned());
         assert!(message.is_some_and(|m| m.contains("127.0.0.1:1")));
@@ -526,5 +531,6 @@ mod tests {
         assert_eq!(removed.len(), 1);
         assert!(list.is_empty() && list.last_error().is_none());
         assert_eq!(list.aggregate_state(), TransientFailure);
+        Ok(())
     }
 }

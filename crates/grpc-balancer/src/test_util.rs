@@ -11,6 +11,9 @@ use grpc_balancer_api::{
     WorkScheduler,
 };
 
+/// What a test (or a test helper) returns: `Err` on a broken setup or an unexpected result.
+pub(crate) type TestResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
+
 /// A subchannel that only counts `connect` calls, and flags its drop.
 pub(crate) struct FakeSubchannel {
     pub(crate) address: Address,
@@ -82,23 +85,23 @@ impl FakeController {
     }
 
     /// The last published picker.
-    pub(crate) fn picker(&self) -> Arc<dyn Picker> {
+    pub(crate) fn picker(&self) -> TestResult<Arc<dyn Picker>> {
         match self.pickers.last() {
-            Some((_, picker)) => picker.clone(),
-            None => panic!("no picker published"),
+            Some((_, picker)) => Ok(picker.clone()),
+            None => Err("no picker published".into()),
         }
     }
 
     /// The subchannel created for `address` (the latest, if several).
-    pub(crate) fn subchannel(&self, address: &str) -> Subchannel {
+    pub(crate) fn subchannel(&self, address: &str) -> TestResult<Subchannel> {
         match self
             .subchannels
             .iter()
             .rev()
             .find(|s| s.address().to_string() == address)
         {
-            Some(s) => s.clone(),
-            None => panic!("no subchannel for {address}"),
+            Some(s) => Ok(s.clone()),
+            None => Err(format!("no subchannel for {address}").into()),
         }
     }
 
@@ -136,8 +139,8 @@ impl FakeController {
         policy: &mut dyn LbPolicy,
         address: &str,
         state: ConnectivityState,
-    ) {
-        let subchannel = self.subchannel(address);
+    ) -> TestResult {
+        let subchannel = self.subchannel(address)?;
         let state = match state {
             ConnectivityState::TransientFailure => {
                 SubchannelState::failure(grpc_core::Status::unavailable("connection refused"))
@@ -145,14 +148,15 @@ impl FakeController {
             other => SubchannelState::new(other),
         };
         policy.subchannel_update(&subchannel, &state, self);
+        Ok(())
     }
 }
 
 /// How many `connect` calls `subchannel` got.
-pub(crate) fn connects(subchannel: &Subchannel) -> usize {
+pub(crate) fn connects(subchannel: &Subchannel) -> TestResult<usize> {
     match subchannel.downcast_ref::<FakeSubchannel>() {
-        Some(fake) => fake.connects.load(Ordering::Relaxed),
-        None => panic!("not a fake subchannel"),
+        Some(fake) => Ok(fake.connects.load(Ordering::Relaxed)),
+        None => Err("not a fake subchannel".into()),
     }
 }
 
@@ -166,11 +170,11 @@ pub(crate) fn addr(port: u16) -> String {
     format!("127.0.0.1:{port}")
 }
 
-/// The status of a `Fail` result; panics on anything else.
-pub(crate) fn failed_status(result: PickResult) -> Status {
+/// The status of a `Fail` result; an error on anything else.
+pub(crate) fn failed_status(result: PickResult) -> TestResult<Status> {
     match result {
-        PickResult::Fail(status) => status,
-        other => panic!("expected a failure, got {other:?}"),
+        PickResult::Fail(status) => Ok(status),
+        other => Err(format!("expected a failure, got {other:?}").into()),
     }
 }
 
@@ -193,11 +197,11 @@ pub(crate) fn pick(picker: &dyn Picker) -> PickResult {
     })
 }
 
-/// The address a pick chose; panics on queue or failure.
-pub(crate) fn picked_address(result: PickResult) -> String {
+/// The address a pick chose; an error on queue or failure.
+pub(crate) fn picked_address(result: PickResult) -> TestResult<String> {
     match result {
-        PickResult::Pick(pick) => pick.subchannel.address().to_string(),
-        other => panic!("expected a pick, got {other:?}"),
+        PickResult::Pick(pick) => Ok(pick.subchannel.address().to_string()),
+        other => Err(format!("expected a pick, got {other:?}").into()),
     }
 }
 

@@ -645,6 +645,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::test_util::TestResult;
     use crate::test_util::{FakeController, addr, addresses, connects, pick};
     use ConnectivityState::*;
 
@@ -652,10 +653,10 @@ mod tests {
         WeightedRoundRobinConfig::from_json(&json)
     }
 
-    fn lb_config(json: serde_json::Value) -> LbConfig {
+    fn lb_config(json: serde_json::Value) -> TestResult<LbConfig> {
         match WeightedRoundRobinBuilder::new().parse_config(&json) {
-            Ok(Some(config)) => config,
-            other => panic!("{json} did not parse: {other:?}"),
+            Ok(Some(config)) => Ok(config),
+            other => Err(format!("{json} did not parse: {other:?}").into()),
         }
     }
 
@@ -679,16 +680,17 @@ mod tests {
         channel: &mut FakeController,
         ports: &[u16],
         config: Option<&LbConfig>,
-    ) {
+    ) -> TestResult {
         let state = ResolverState {
             addresses: addresses(ports),
             ..ResolverState::default()
         };
         assert!(policy.resolver_update(&state, config, channel).is_ok());
         for port in ports {
-            channel.set_state(policy, &addr(*port), Ready);
+            channel.set_state(policy, &addr(*port), Ready)?;
         }
         assert_eq!(channel.state(), Some(Ready));
+        Ok(())
     }
 
     fn trailers(report: &OrcaLoadReport) -> Metadata {
@@ -711,13 +713,13 @@ mod tests {
         channel: &FakeController,
         calls: usize,
         reports: &dyn Fn(&str) -> Option<OrcaLoadReport>,
-    ) -> HashMap<String, usize> {
-        let picker = channel.picker();
+    ) -> TestResult<HashMap<String, usize>> {
+        let picker = channel.picker()?;
         let ok = Status::ok();
         let mut counts = HashMap::new();
         for _ in 0..calls {
             let PickResult::Pick(pick) = pick(&*picker) else {
-                panic!("expected a pick");
+                return Err("expected a pick".into());
             };
             let address = pick.subchannel.address().to_string();
             let trailers = reports(&address).map_or_else(Metadata::new, |r| trailers(&r));
@@ -729,7 +731,7 @@ mod tests {
             }
             *counts.entry(address).or_insert(0) += 1;
         }
-        counts
+        Ok(counts)
     }
 
     fn ratio(counts: &HashMap<String, usize>, a: u16, b: u16) -> f64 {
@@ -747,7 +749,7 @@ mod tests {
     }
 
     #[test]
-    fn config_defaults_and_durations() {
+    fn config_defaults_and_durations() -> TestResult {
         assert_eq!(parse(json!({})), Ok(WeightedRoundRobinConfig::default()));
         let config = parse(json!({
             "enableOobLoadReport": true,
@@ -772,14 +774,15 @@ mod tests {
         let config = parse(json!({
             "weightUpdatePeriod": "0.01s", "blackoutPeriod": "0s", "errorUtilizationPenalty": "0"
         }));
-        let config = config.unwrap();
+        let config = config?;
         assert_eq!(config.weight_update_period, Duration::from_millis(100));
         assert_eq!(config.blackout_period, Duration::ZERO);
         assert_eq!(config.error_utilization_penalty, 0.0);
+        Ok(())
     }
 
     #[test]
-    fn config_errors() {
+    fn config_errors() -> TestResult {
         for bad in [
             json!("weighted"),
             json!({"enableOobLoadReport": "yes"}),
@@ -799,10 +802,11 @@ mod tests {
         ] {
             assert!(parse(bad.clone()).is_err(), "{bad} was accepted");
         }
+        Ok(())
     }
 
     #[test]
-    fn scheduler_follows_weights() {
+    fn scheduler_follows_weights() -> TestResult {
         let scheduler = Scheduler::new(&[1.0, 2.0, 3.0, 4.0]);
         let mut counts = [0usize; 4];
         for _ in 0..100_000 {
@@ -840,10 +844,11 @@ mod tests {
             counts[scheduler.pick()] += 1;
         }
         assert!((900..1100).contains(&counts[0]), "{counts:?}");
+        Ok(())
     }
 
     #[test]
-    fn weight_formula() {
+    fn weight_formula() -> TestResult {
         let epoch = Instant::now();
         let config = WeightedRoundRobinConfig {
             blackout_period: Duration::ZERO,
@@ -877,141 +882,149 @@ mod tests {
             weight.record(&ignored, 1.0, epoch);
             assert!((weight.weight_at(epoch, &config) - 100.0 / 0.7).abs() < 1e-9);
         }
+        Ok(())
     }
 
     #[tokio::test(start_paused = true)]
-    async fn load_shifts_toward_lower_utilization() {
+    async fn load_shifts_toward_lower_utilization() -> TestResult {
         let (mut policy, mut channel, _) = policy();
-        ready(&mut policy, &mut channel, &[1, 2], None);
+        ready(&mut policy, &mut channel, &[1, 2], None)?;
         // Reports for the whole blackout period, then a rebuilt picker uses the weights.
-        serve(&channel, 100, &skewed);
+        serve(&channel, 100, &skewed)?;
         tokio::time::advance(Duration::from_secs(11)).await;
-        serve(&channel, 100, &skewed);
+        serve(&channel, 100, &skewed)?;
         policy.work(&mut channel);
-        let counts = serve(&channel, 10_000, &skewed);
+        let counts = serve(&channel, 10_000, &skewed)?;
         let ratio = ratio(&counts, 1, 2);
         assert!((2.8..3.2).contains(&ratio), "{counts:?}");
+        Ok(())
     }
 
     #[tokio::test(start_paused = true)]
-    async fn blackout_period_holds_weights_back() {
+    async fn blackout_period_holds_weights_back() -> TestResult {
         let (mut policy, mut channel, _) = policy();
-        ready(&mut policy, &mut channel, &[1, 2], None);
-        serve(&channel, 100, &skewed);
+        ready(&mut policy, &mut channel, &[1, 2], None)?;
+        serve(&channel, 100, &skewed)?;
         // 9 s after the first reports: still in blackout, so still even.
         tokio::time::advance(Duration::from_secs(9)).await;
         policy.work(&mut channel);
-        let counts = serve(&channel, 1000, &skewed);
+        let counts = serve(&channel, 1000, &skewed)?;
         assert_eq!(counts[&addr(1)], 500, "{counts:?}");
         // Past 10 s: weighted.
         tokio::time::advance(Duration::from_secs(2)).await;
         policy.work(&mut channel);
-        let counts = serve(&channel, 4000, &skewed);
+        let counts = serve(&channel, 4000, &skewed)?;
         assert!((2.8..3.2).contains(&ratio(&counts, 1, 2)), "{counts:?}");
 
         // A subchannel that reconnects (READY again) sits out a new blackout: with one
         // usable weight left the picker is even again.
-        channel.set_state(&mut policy, &addr(1), Idle);
-        channel.set_state(&mut policy, &addr(1), Ready);
-        serve(&channel, 100, &skewed);
+        channel.set_state(&mut policy, &addr(1), Idle)?;
+        channel.set_state(&mut policy, &addr(1), Ready)?;
+        serve(&channel, 100, &skewed)?;
         policy.work(&mut channel);
-        let counts = serve(&channel, 1000, &skewed);
+        let counts = serve(&channel, 1000, &skewed)?;
         assert_eq!(counts[&addr(1)], 500, "{counts:?}");
         tokio::time::advance(Duration::from_secs(11)).await;
-        serve(&channel, 100, &skewed);
+        serve(&channel, 100, &skewed)?;
         policy.work(&mut channel);
-        let counts = serve(&channel, 4000, &skewed);
+        let counts = serve(&channel, 4000, &skewed)?;
         assert!((2.8..3.2).contains(&ratio(&counts, 1, 2)), "{counts:?}");
+        Ok(())
     }
 
     #[tokio::test(start_paused = true)]
-    async fn blackout_can_be_turned_off() {
+    async fn blackout_can_be_turned_off() -> TestResult {
         let (mut policy, mut channel, _) = policy();
-        let config = lb_config(json!({"blackoutPeriod": "0s"}));
-        ready(&mut policy, &mut channel, &[1, 2], Some(&config));
-        serve(&channel, 10, &skewed);
+        let config = lb_config(json!({"blackoutPeriod": "0s"}))?;
+        ready(&mut policy, &mut channel, &[1, 2], Some(&config))?;
+        serve(&channel, 10, &skewed)?;
         policy.work(&mut channel);
-        let counts = serve(&channel, 4000, &skewed);
+        let counts = serve(&channel, 4000, &skewed)?;
         assert!((2.8..3.2).contains(&ratio(&counts, 1, 2)), "{counts:?}");
+        Ok(())
     }
 
     #[tokio::test(start_paused = true)]
-    async fn weights_expire_without_reports() {
+    async fn weights_expire_without_reports() -> TestResult {
         let (mut policy, mut channel, _) = policy();
-        ready(&mut policy, &mut channel, &[1, 2], None);
-        serve(&channel, 100, &skewed);
+        ready(&mut policy, &mut channel, &[1, 2], None)?;
+        serve(&channel, 100, &skewed)?;
         tokio::time::advance(Duration::from_secs(11)).await;
-        serve(&channel, 100, &skewed);
+        serve(&channel, 100, &skewed)?;
         policy.work(&mut channel);
-        assert!((2.8..3.2).contains(&ratio(&serve(&channel, 4000, &|_| None), 1, 2)));
+        assert!((2.8..3.2).contains(&ratio(&serve(&channel, 4000, &|_| None)?, 1, 2)));
         // No reports for 3 minutes: back to even.
         tokio::time::advance(Duration::from_secs(180)).await;
         policy.work(&mut channel);
-        let counts = serve(&channel, 1000, &|_| None);
+        let counts = serve(&channel, 1000, &|_| None)?;
         assert_eq!(counts[&addr(1)], 500, "{counts:?}");
         // Reports resume: a new blackout applies before they count.
-        serve(&channel, 100, &skewed);
+        serve(&channel, 100, &skewed)?;
         tokio::time::advance(Duration::from_secs(5)).await;
         policy.work(&mut channel);
-        assert_eq!(serve(&channel, 1000, &skewed)[&addr(1)], 500);
+        assert_eq!(serve(&channel, 1000, &skewed)?[&addr(1)], 500);
         tokio::time::advance(Duration::from_secs(6)).await;
         policy.work(&mut channel);
-        let counts = serve(&channel, 4000, &skewed);
+        let counts = serve(&channel, 4000, &skewed)?;
         assert!((2.8..3.2).contains(&ratio(&counts, 1, 2)), "{counts:?}");
+        Ok(())
     }
 
     #[tokio::test(start_paused = true)]
-    async fn backends_without_weights_get_the_mean() {
+    async fn backends_without_weights_get_the_mean() -> TestResult {
         let (mut policy, mut channel, _) = policy();
-        let config = lb_config(json!({"blackoutPeriod": "0s"}));
-        ready(&mut policy, &mut channel, &[1, 2, 3], Some(&config));
+        let config = lb_config(json!({"blackoutPeriod": "0s"}))?;
+        ready(&mut policy, &mut channel, &[1, 2, 3], Some(&config))?;
         // 1: weight 100, 2: weight 300, 3: never reports -> mean 200.
         let reports = |address: &str| match address {
             a if a == addr(1) => Some(load(100.0, 1.0)),
             a if a == addr(2) => Some(load(300.0, 1.0)),
             _ => None,
         };
-        serve(&channel, 30, &reports);
+        serve(&channel, 30, &reports)?;
         policy.work(&mut channel);
-        let counts = serve(&channel, 60_000, &reports);
+        let counts = serve(&channel, 60_000, &reports)?;
         let share = |port| counts[&addr(port)] as f64 / 60_000.0;
         assert!((share(1) - 1.0 / 6.0).abs() < 0.01, "{counts:?}");
         assert!((share(2) - 3.0 / 6.0).abs() < 0.01, "{counts:?}");
         assert!((share(3) - 2.0 / 6.0).abs() < 0.01, "{counts:?}");
+        Ok(())
     }
 
     #[tokio::test(start_paused = true)]
-    async fn one_weighted_backend_is_plain_round_robin() {
+    async fn one_weighted_backend_is_plain_round_robin() -> TestResult {
         let (mut policy, mut channel, _) = policy();
-        let config = lb_config(json!({"blackoutPeriod": "0s"}));
-        ready(&mut policy, &mut channel, &[1, 2, 3], Some(&config));
+        let config = lb_config(json!({"blackoutPeriod": "0s"}))?;
+        ready(&mut policy, &mut channel, &[1, 2, 3], Some(&config))?;
         let reports = |address: &str| (address == addr(1)).then(|| load(1000.0, 0.1));
-        serve(&channel, 30, &reports);
+        serve(&channel, 30, &reports)?;
         policy.work(&mut channel);
-        let counts = serve(&channel, 3000, &reports);
+        let counts = serve(&channel, 3000, &reports)?;
         assert!(counts.values().all(|&c| c == 1000), "{counts:?}");
+        Ok(())
     }
 
     #[tokio::test(start_paused = true)]
-    async fn the_timer_asks_for_work_every_period_and_stops_with_the_policy() {
+    async fn the_timer_asks_for_work_every_period_and_stops_with_the_policy() -> TestResult {
         let (mut policy, mut channel, requests) = policy();
-        let config = lb_config(json!({"weightUpdatePeriod": "0.5s"}));
-        ready(&mut policy, &mut channel, &[1, 2], Some(&config));
+        let config = lb_config(json!({"weightUpdatePeriod": "0.5s"}))?;
+        ready(&mut policy, &mut channel, &[1, 2], Some(&config))?;
         assert_eq!(requests.load(Ordering::Relaxed), 0);
         tokio::time::sleep(Duration::from_millis(2250)).await;
         assert_eq!(requests.load(Ordering::Relaxed), 4);
         // A new period restarts the timer.
-        let config = lb_config(json!({"weightUpdatePeriod": "1s"}));
-        ready(&mut policy, &mut channel, &[1, 2], Some(&config));
+        let config = lb_config(json!({"weightUpdatePeriod": "1s"}))?;
+        ready(&mut policy, &mut channel, &[1, 2], Some(&config))?;
         tokio::time::sleep(Duration::from_millis(2100)).await;
         assert_eq!(requests.load(Ordering::Relaxed), 6);
         drop(policy);
         tokio::time::sleep(Duration::from_secs(10)).await;
         assert_eq!(requests.load(Ordering::Relaxed), 6, "the timer stopped");
+        Ok(())
     }
 
     #[tokio::test(start_paused = true)]
-    async fn connectivity_is_round_robins() {
+    async fn connectivity_is_round_robins() -> TestResult {
         let (mut policy, mut channel, _) = policy();
         let state = ResolverState {
             addresses: addresses(&[1, 2, 1]),
@@ -1020,24 +1033,31 @@ mod tests {
         assert!(policy.resolver_update(&state, None, &mut channel).is_ok());
         assert_eq!(channel.subchannels.len(), 2, "duplicates collapse");
         assert!(
-            channel.subchannels.iter().all(|s| connects(s) == 1),
+            channel
+                .subchannels
+                .iter()
+                .map(connects)
+                .collect::<TestResult<Vec<_>>>()?
+                .iter()
+                .all(|&n| n == 1),
             "all connect"
         );
         assert_eq!(channel.state(), Some(Connecting));
-        assert!(matches!(pick(&*channel.picker()), PickResult::Queue));
-        channel.set_state(&mut policy, &addr(1), TransientFailure);
-        channel.set_state(&mut policy, &addr(2), TransientFailure);
+        assert!(matches!(pick(&*channel.picker()?), PickResult::Queue));
+        channel.set_state(&mut policy, &addr(1), TransientFailure)?;
+        channel.set_state(&mut policy, &addr(2), TransientFailure)?;
         assert_eq!(channel.state(), Some(TransientFailure));
-        assert!(matches!(pick(&*channel.picker()), PickResult::Fail(_)));
-        channel.set_state(&mut policy, &addr(2), Ready);
+        assert!(matches!(pick(&*channel.picker()?), PickResult::Fail(_)));
+        channel.set_state(&mut policy, &addr(2), Ready)?;
         assert_eq!(channel.state(), Some(Ready));
         // READY -> IDLE reconnects at once.
-        channel.set_state(&mut policy, &addr(2), Idle);
-        assert_eq!(connects(&channel.subchannel(&addr(2))), 2);
+        channel.set_state(&mut policy, &addr(2), Idle)?;
+        assert_eq!(connects(&channel.subchannel(&addr(2))?)?, 2);
         assert!(channel.resolution_requests >= 1);
         // No addresses: an error, and calls fail.
         let empty = ResolverState::default();
         assert!(policy.resolver_update(&empty, None, &mut channel).is_err());
         assert_eq!(channel.state(), Some(TransientFailure));
+        Ok(())
     }
 }

@@ -534,15 +534,15 @@ mod tests {
         }
     }
 
-    fn throttle(max: f64, ratio: f64) -> RetryThrottle {
+    fn throttle(max: f64, ratio: f64) -> Result<RetryThrottle, Box<dyn std::error::Error>> {
         match RetryThrottling::new(max, ratio) {
-            Ok(config) => RetryThrottle::new(config),
-            Err(e) => panic!("{e}"),
+            Ok(config) => Ok(RetryThrottle::new(config)),
+            Err(e) => Err(e.into()),
         }
     }
 
     #[test]
-    fn code_set_membership_and_debug() {
+    fn code_set_membership_and_debug() -> Result<(), Box<dyn std::error::Error>> {
         let set: CodeSet = [Code::Unavailable, Code::Ok, Code::Unauthenticated]
             .into_iter()
             .collect();
@@ -557,10 +557,12 @@ mod tests {
             vec![Code::Ok, Code::Unavailable, Code::Unauthenticated]
         );
         assert_eq!(format!("{set:?}"), "{Ok, Unavailable, Unauthenticated}");
+        Ok(())
     }
 
     #[test]
-    fn backoff_ceilings_grow_by_the_multiplier_up_to_the_cap() {
+    fn backoff_ceilings_grow_by_the_multiplier_up_to_the_cap()
+    -> Result<(), Box<dyn std::error::Error>> {
         let backoff = RetryBackoff::new(&retry_policy());
         assert_eq!(backoff.ceiling(1), ms(100));
         assert_eq!(backoff.ceiling(2), ms(200));
@@ -569,10 +571,12 @@ mod tests {
         assert_eq!(backoff.ceiling(5), ms(1000));
         assert_eq!(backoff.ceiling(1000), ms(1000));
         assert_eq!(backoff.ceiling(u32::MAX), ms(1000));
+        Ok(())
     }
 
     #[test]
-    fn backoff_delays_are_the_random_fraction_of_the_ceiling() {
+    fn backoff_delays_are_the_random_fraction_of_the_ceiling()
+    -> Result<(), Box<dyn std::error::Error>> {
         let mut backoff = RetryBackoff::new(&retry_policy());
         assert_eq!(backoff.next_delay(0.5), ms(50));
         assert_eq!(backoff.next_delay(0.5), ms(100));
@@ -584,18 +588,21 @@ mod tests {
         let almost_one = 1.0 - f64::EPSILON;
         let delay = backoff.next_delay(almost_one);
         assert!(delay < ms(1000) && delay > ms(999), "{delay:?}");
+        Ok(())
     }
 
     #[test]
-    fn backoff_clamps_bad_random_inputs() {
+    fn backoff_clamps_bad_random_inputs() -> Result<(), Box<dyn std::error::Error>> {
         let mut backoff = RetryBackoff::new(&retry_policy());
         assert_eq!(backoff.next_delay(f64::NAN), Duration::ZERO);
         assert_eq!(backoff.next_delay(-3.0), Duration::ZERO);
         assert_eq!(backoff.next_delay(7.0), ms(400));
+        Ok(())
     }
 
     #[test]
-    fn backoff_with_fractional_multiplier_and_odd_durations() {
+    fn backoff_with_fractional_multiplier_and_odd_durations()
+    -> Result<(), Box<dyn std::error::Error>> {
         let policy = RetryPolicy {
             initial_backoff: Duration::from_micros(1),
             max_backoff: Duration::from_secs(3600),
@@ -612,10 +619,11 @@ mod tests {
             ..retry_policy()
         });
         assert_eq!(shrinking.ceiling(2), ms(50));
+        Ok(())
     }
 
     #[test]
-    fn hand_built_policies_never_panic() {
+    fn hand_built_policies_never_panic() -> Result<(), Box<dyn std::error::Error>> {
         let policy = RetryPolicy {
             initial_backoff: Duration::MAX,
             max_backoff: Duration::MAX,
@@ -632,19 +640,21 @@ mod tests {
         assert_eq!(nan.ceiling(3), ms(1000));
         assert!(nan.next_delay(0.5) <= ms(1000));
         assert!(nan.next_delay(0.5) <= ms(1000));
+        Ok(())
     }
 
     #[test]
-    fn pushback_after_resets_the_backoff_to_initial() {
+    fn pushback_after_resets_the_backoff_to_initial() -> Result<(), Box<dyn std::error::Error>> {
         let mut backoff = RetryBackoff::new(&retry_policy());
         assert_eq!(backoff.next_delay(0.5), ms(50));
         assert_eq!(backoff.next_delay(0.5), ms(100));
         assert_eq!(backoff.after_pushback(ms(1234)), ms(1234));
         assert_eq!(backoff.next_delay(0.5), ms(50));
+        Ok(())
     }
 
     #[test]
-    fn pushback_parsing() {
+    fn pushback_parsing() -> Result<(), Box<dyn std::error::Error>> {
         let cases: &[(Option<&str>, Pushback)] = &[
             (None, Pushback::None),
             (Some("0"), Pushback::RetryAfter(Duration::ZERO)),
@@ -669,10 +679,11 @@ mod tests {
         for (input, want) in cases {
             assert_eq!(parse_pushback(*input), *want, "input {input:?}");
         }
+        Ok(())
     }
 
     #[test]
-    fn throttling_config_validation() {
+    fn throttling_config_validation() -> Result<(), Box<dyn std::error::Error>> {
         assert!(RetryThrottling::new(10.0, 0.1).is_ok());
         assert!(RetryThrottling::new(1000.0, 1.0).is_ok());
         for (max, ratio, fragment) in [
@@ -686,20 +697,22 @@ mod tests {
             (10.0, f64::INFINITY, "tokenRatio"),
         ] {
             match RetryThrottling::new(max, ratio) {
-                Ok(c) => panic!("({max}, {ratio}) accepted: {c:?}"),
+                Ok(c) => return Err(format!("({max}, {ratio}) accepted: {c:?}").into()),
                 Err(e) => assert!(e.contains(fragment), "({max}, {ratio}): {e}"),
             }
         }
-        let c = RetryThrottling::new(10.0, 0.29).unwrap_or_else(|e| panic!("{e}"));
+        let c = RetryThrottling::new(10.0, 0.29)?;
         assert_eq!(c.token_ratio(), 0.29);
-        let c = RetryThrottling::new(10.0, 0.1239).unwrap_or_else(|e| panic!("{e}"));
+        let c = RetryThrottling::new(10.0, 0.1239)?;
         assert_eq!(c.token_ratio(), 0.123);
         assert_eq!(c.max_tokens(), 10.0);
+        Ok(())
     }
 
     #[test]
-    fn throttle_stops_after_five_failures_of_ten_tokens() {
-        let t = throttle(10.0, 0.1);
+    fn throttle_stops_after_five_failures_of_ten_tokens() -> Result<(), Box<dyn std::error::Error>>
+    {
+        let t = throttle(10.0, 0.1)?;
         assert!(t.allows_retry());
         for i in 1..=4 {
             t.record_failure();
@@ -713,11 +726,13 @@ mod tests {
         t.record_success();
         assert_eq!(t.tokens_milli(), 5100);
         assert!(t.allows_retry());
+        Ok(())
     }
 
     #[test]
-    fn throttle_needs_twenty_one_successes_from_three_tokens() {
-        let t = throttle(10.0, 0.1);
+    fn throttle_needs_twenty_one_successes_from_three_tokens()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let t = throttle(10.0, 0.1)?;
         for _ in 0..7 {
             t.record_failure();
         }
@@ -730,11 +745,12 @@ mod tests {
         }
         assert_eq!(successes, 21);
         assert_eq!(t.tokens_milli(), 5100);
+        Ok(())
     }
 
     #[test]
-    fn throttle_stays_within_zero_and_max() {
-        let t = throttle(3.0, 0.5);
+    fn throttle_stays_within_zero_and_max() -> Result<(), Box<dyn std::error::Error>> {
+        let t = throttle(3.0, 0.5)?;
         for _ in 0..10 {
             t.record_failure();
         }
@@ -745,7 +761,7 @@ mod tests {
         }
         assert_eq!(t.tokens_milli(), 3000);
         // An odd maximum (3 milli-tokens): 1 milli-token is below half of it, 2 above.
-        let t = throttle(0.003, 0.001);
+        let t = throttle(0.003, 0.001)?;
         assert!(t.allows_retry());
         t.record_failure();
         assert_eq!(t.tokens_milli(), 0);
@@ -753,11 +769,12 @@ mod tests {
         assert!(!t.allows_retry());
         t.record_success();
         assert!(t.allows_retry());
+        Ok(())
     }
 
     #[test]
-    fn throttle_is_shared_across_threads() {
-        let t = std::sync::Arc::new(throttle(1000.0, 0.001));
+    fn throttle_is_shared_across_threads() -> Result<(), Box<dyn std::error::Error>> {
+        let t = std::sync::Arc::new(throttle(1000.0, 0.001)?);
         let threads: Vec<_> = (0..4)
             .map(|_| {
                 let t = t.clone();
@@ -772,10 +789,11 @@ mod tests {
             assert!(th.join().is_ok());
         }
         assert_eq!(t.tokens_milli(), 600_000);
+        Ok(())
     }
 
     #[test]
-    fn retries_until_max_attempts_with_growing_backoff() {
+    fn retries_until_max_attempts_with_growing_backoff() -> Result<(), Box<dyn std::error::Error>> {
         let policy = retry_policy();
         let mut backoff = RetryBackoff::new(&policy);
         let unavailable = outcome(Code::Unavailable, Pushback::None);
@@ -787,10 +805,12 @@ mod tests {
         assert_eq!(d2, RetryDecision::Retry(ms(100)));
         assert_eq!(d3, RetryDecision::Retry(ms(200)));
         assert_eq!(d4, RetryDecision::Commit);
+        Ok(())
     }
 
     #[test]
-    fn commits_on_ok_fatal_codes_commit_and_pushback_stop() {
+    fn commits_on_ok_fatal_codes_commit_and_pushback_stop() -> Result<(), Box<dyn std::error::Error>>
+    {
         let policy = retry_policy();
         let mut backoff = RetryBackoff::new(&policy);
         let cases = [
@@ -819,10 +839,11 @@ mod tests {
             should_retry(&policy, &mut backoff, 4, &late, None, 0.5),
             RetryDecision::Commit
         );
+        Ok(())
     }
 
     #[test]
-    fn pushback_delay_replaces_backoff_and_restarts_it() {
+    fn pushback_delay_replaces_backoff_and_restarts_it() -> Result<(), Box<dyn std::error::Error>> {
         let policy = retry_policy();
         let mut backoff = RetryBackoff::new(&policy);
         let plain = outcome(Code::Unavailable, Pushback::None);
@@ -839,15 +860,16 @@ mod tests {
             should_retry(&policy, &mut backoff, 3, &plain, None, 0.5),
             RetryDecision::Retry(ms(50))
         );
+        Ok(())
     }
 
     #[test]
-    fn retry_decisions_feed_and_obey_the_throttle() {
+    fn retry_decisions_feed_and_obey_the_throttle() -> Result<(), Box<dyn std::error::Error>> {
         let policy = RetryPolicy {
             max_attempts: 5,
             ..retry_policy()
         };
-        let t = throttle(4.0, 1.0);
+        let t = throttle(4.0, 1.0)?;
         let unavailable = outcome(Code::Unavailable, Pushback::None);
         let mut backoff = RetryBackoff::new(&policy);
         // 4 -> 3 tokens: retry; 3 -> 2: at the threshold, commit.
@@ -884,10 +906,11 @@ mod tests {
             RetryDecision::Commit
         );
         assert_eq!(t.tokens_milli(), 2000);
+        Ok(())
     }
 
     #[test]
-    fn hedge_schedule() {
+    fn hedge_schedule() -> Result<(), Box<dyn std::error::Error>> {
         let p = hedging_policy(ms(500));
         assert_eq!(
             p.start_offsets().collect::<Vec<_>>(),
@@ -900,10 +923,11 @@ mod tests {
         );
         let huge = hedging_policy(Duration::MAX);
         assert_eq!(huge.start_offsets().nth(2), Some(Duration::MAX));
+        Ok(())
     }
 
     #[test]
-    fn hedge_fatal_and_non_fatal_codes() {
+    fn hedge_fatal_and_non_fatal_codes() -> Result<(), Box<dyn std::error::Error>> {
         let p = hedging_policy(ms(500));
         assert!(p.is_non_fatal(Code::Unavailable));
         assert!(p.is_non_fatal(Code::Aborted));
@@ -914,10 +938,11 @@ mod tests {
             ..p.clone()
         };
         assert!(!none.is_non_fatal(Code::Unavailable));
+        Ok(())
     }
 
     #[test]
-    fn hedge_actions() {
+    fn hedge_actions() -> Result<(), Box<dyn std::error::Error>> {
         let p = hedging_policy(ms(500));
         let end = |started, code, pushback| {
             hedge_on_attempt_end(&p, started, &outcome(code, pushback), None)
@@ -952,12 +977,13 @@ mod tests {
             hedge_on_attempt_end(&p, 2, &committed, None),
             HedgeAction::Commit
         );
+        Ok(())
     }
 
     #[test]
-    fn hedging_obeys_and_feeds_the_throttle() {
+    fn hedging_obeys_and_feeds_the_throttle() -> Result<(), Box<dyn std::error::Error>> {
         let p = hedging_policy(ms(500));
-        let t = throttle(2.0, 0.5);
+        let t = throttle(2.0, 0.5)?;
         assert!(hedge_allowed(&p, 1, Some(&t)));
         assert!(!hedge_allowed(&p, 4, Some(&t)));
         // 2 -> 1 token: at the threshold, no more hedges.
@@ -982,5 +1008,6 @@ mod tests {
         assert_eq!(t.tokens_milli(), 1500);
         assert!(hedge_allowed(&p, 1, Some(&t)));
         assert!(hedge_allowed(&p, 3, None));
+        Ok(())
     }
 }

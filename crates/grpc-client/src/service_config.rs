@@ -631,17 +631,17 @@ mod tests {
         }
     }
 
-    fn ok(json: &str) -> ServiceConfig {
+    fn ok(json: &str) -> Result<ServiceConfig, Box<dyn std::error::Error>> {
         match parse(json, &lookup) {
-            Ok(c) => c,
-            Err(e) => panic!("{json}: {e}"),
+            Ok(c) => Ok(c),
+            Err(e) => Err(format!("{json}: {e}").into()),
         }
     }
 
-    fn err(json: &str) -> String {
+    fn err(json: &str) -> Result<String, Box<dyn std::error::Error>> {
         match parse(json, &lookup) {
-            Ok(c) => panic!("{json}: accepted as {c:?}"),
-            Err(e) => e,
+            Ok(c) => Err(format!("{json}: accepted as {c:?}").into()),
+            Err(e) => Ok(e),
         }
     }
 
@@ -650,8 +650,8 @@ mod tests {
     }
 
     #[test]
-    fn empty_config() {
-        let c = ok("{}");
+    fn empty_config() -> Result<(), Box<dyn std::error::Error>> {
+        let c = ok("{}")?;
         assert!(c.lb_choice.is_none());
         assert!(c.retry_throttling.is_none());
         assert!(c.health_check_service_name.is_none());
@@ -659,10 +659,11 @@ mod tests {
         assert!(!c.has_retry_or_hedging());
         assert_eq!(&*c.raw, "{}");
         assert!(ServiceConfig::default().method_config("/a.B/C").is_none());
+        Ok(())
     }
 
     #[test]
-    fn a6_retry_example() {
+    fn a6_retry_example() -> Result<(), Box<dyn std::error::Error>> {
         let c = ok(r#"{
             "loadBalancingPolicy": "round_robin",
             "methodConfig": [{
@@ -677,19 +678,16 @@ mod tests {
                 }
             }],
             "retryThrottling": {"maxTokens": 10, "tokenRatio": 0.1}
-        }"#);
+        }"#)?;
         assert_eq!(
             c.lb_choice.as_ref().map(|l| l.name.as_str()),
             Some("round_robin")
         );
         let mc = c
             .method_config("/grpc.testing.TestService/UnaryCall")
-            .unwrap_or_else(|| panic!("no method config"));
+            .ok_or("no method config")?;
         assert_eq!(mc.wait_for_ready, Some(true));
-        let rp = mc
-            .retry_policy
-            .as_ref()
-            .unwrap_or_else(|| panic!("no retry policy"));
+        let rp = mc.retry_policy.as_ref().ok_or("no retry policy")?;
         assert_eq!(rp.max_attempts, 4);
         assert_eq!(rp.initial_backoff, ms(100));
         assert_eq!(rp.max_backoff, ms(1000));
@@ -699,15 +697,14 @@ mod tests {
             [Code::Unavailable].into_iter().collect()
         );
         assert!(mc.hedging_policy.is_none());
-        let t = c
-            .retry_throttling
-            .unwrap_or_else(|| panic!("no throttling"));
+        let t = c.retry_throttling.ok_or("no throttling")?;
         assert_eq!((t.max_tokens(), t.token_ratio()), (10.0, 0.1));
         assert!(c.has_retry_or_hedging());
+        Ok(())
     }
 
     #[test]
-    fn a6_hedging_examples() {
+    fn a6_hedging_examples() -> Result<(), Box<dyn std::error::Error>> {
         let c = ok(r#"{"methodConfig": [{
             "name": [{"service": "s.S", "method": "M"}],
             "hedgingPolicy": {
@@ -715,11 +712,11 @@ mod tests {
                 "hedgingDelay": ".5s",
                 "nonFatalStatusCodes": ["UNAVAILABLE", "INTERNAL", "ABORTED"]
             }
-        }]}"#);
+        }]}"#)?;
         let hp = c
             .method_config("/s.S/M")
             .and_then(|m| m.hedging_policy.clone())
-            .unwrap_or_else(|| panic!("no hedging policy"));
+            .ok_or("no hedging policy")?;
         assert_eq!(hp.max_attempts, 4);
         assert_eq!(hp.hedging_delay, ms(500));
         assert_eq!(
@@ -729,17 +726,18 @@ mod tests {
                 .collect()
         );
         // Optional fields default to zero delay and no non-fatal codes.
-        let c = ok(r#"{"methodConfig": [{"name": [{}], "hedgingPolicy": {"maxAttempts": 3}}]}"#);
+        let c = ok(r#"{"methodConfig": [{"name": [{}], "hedgingPolicy": {"maxAttempts": 3}}]}"#)?;
         let hp = c
             .method_config("/x.Y/Z")
             .and_then(|m| m.hedging_policy.clone())
-            .unwrap_or_else(|| panic!("no hedging policy"));
+            .ok_or("no hedging policy")?;
         assert_eq!(hp.hedging_delay, Duration::ZERO);
         assert!(hp.non_fatal_status_codes.is_empty());
+        Ok(())
     }
 
     #[test]
-    fn method_config_fields() {
+    fn method_config_fields() -> Result<(), Box<dyn std::error::Error>> {
         let c = ok(r#"{"methodConfig": [{
             "name": [{"service": "s.S"}],
             "timeout": "1.5s",
@@ -752,30 +750,27 @@ mod tests {
             "timeout": "0.000001s",
             "maxRequestMessageBytes": 0,
             "maxResponseMessageBytes": 4294967295
-        }]}"#);
-        let m = c
-            .method_config("/s.S/Other")
-            .unwrap_or_else(|| panic!("no config"));
+        }]}"#)?;
+        let m = c.method_config("/s.S/Other").ok_or("no config")?;
         assert_eq!(m.timeout, Some(ms(1500)));
         assert_eq!(m.wait_for_ready, Some(false));
         assert_eq!(m.max_request_message_bytes, Some(1024));
         assert_eq!(m.max_response_message_bytes, Some(4 << 20));
-        let tiny = c
-            .method_config("/s.S/Tiny")
-            .unwrap_or_else(|| panic!("no config"));
+        let tiny = c.method_config("/s.S/Tiny").ok_or("no config")?;
         assert_eq!(tiny.timeout, Some(Duration::from_micros(1)));
         assert_eq!(tiny.max_request_message_bytes, Some(0));
         assert_eq!(tiny.max_response_message_bytes, Some(4_294_967_295));
         assert_eq!(tiny.wait_for_ready, None);
+        Ok(())
     }
 
     #[test]
-    fn method_lookup_precedence() {
+    fn method_lookup_precedence() -> Result<(), Box<dyn std::error::Error>> {
         let c = ok(r#"{"methodConfig": [
             {"name": [{"service": "pkg.Svc", "method": "Exact"}, {"service": "other.Svc", "method": "X"}], "timeout": "1s"},
             {"name": [{"service": "pkg.Svc"}], "timeout": "2s"},
             {"name": [{}], "timeout": "3s"}
-        ]}"#);
+        ]}"#)?;
         let timeout = |path: &str| c.method_config(path).and_then(|m| m.timeout);
         assert_eq!(timeout("/pkg.Svc/Exact"), Some(ms(1000)));
         assert_eq!(timeout("pkg.Svc/Exact"), Some(ms(1000)));
@@ -787,26 +782,27 @@ mod tests {
         assert_eq!(timeout("/pkg/Svc/Exact"), Some(ms(3000)));
         assert_eq!(timeout(""), Some(ms(3000)));
         // Without a default, unmatched paths have no config.
-        let c = ok(r#"{"methodConfig": [{"name": [{"service": "pkg.Svc"}], "timeout": "2s"}]}"#);
+        let c = ok(r#"{"methodConfig": [{"name": [{"service": "pkg.Svc"}], "timeout": "2s"}]}"#)?;
         assert!(c.method_config("/pkg.Svc2/M").is_none());
         assert!(c.method_config("/pkg.Svc/M").is_some());
         // The entries share one MethodConfig.
-        let c = ok(r#"{"methodConfig": [{"name": [{"service": "a.A"}, {"service": "b.B"}]}]}"#);
+        let c = ok(r#"{"methodConfig": [{"name": [{"service": "a.A"}, {"service": "b.B"}]}]}"#)?;
         match (c.method_config("/a.A/M"), c.method_config("/b.B/M")) {
             (Some(a), Some(b)) => assert!(Arc::ptr_eq(a, b)),
-            other => panic!("{other:?}"),
+            other => return Err(format!("{other:?}").into()),
         }
+        Ok(())
     }
 
     #[test]
-    fn default_name_forms() {
+    fn default_name_forms() -> Result<(), Box<dyn std::error::Error>> {
         for json in [
             r#"{"methodConfig": [{"name": [{}], "timeout": "1s"}]}"#,
             r#"{"methodConfig": [{"name": [{"service": ""}], "timeout": "1s"}]}"#,
             r#"{"methodConfig": [{"name": [{"service": "", "method": ""}], "timeout": "1s"}]}"#,
             r#"{"methodConfig": [{"name": [{"service": null}], "timeout": "1s"}]}"#,
         ] {
-            let c = ok(json);
+            let c = ok(json)?;
             assert_eq!(
                 c.method_config("/any.Svc/Any").and_then(|m| m.timeout),
                 Some(ms(1000)),
@@ -816,25 +812,26 @@ mod tests {
         // Service given with an empty method: the whole service.
         let c = ok(
             r#"{"methodConfig": [{"name": [{"service": "a.A", "method": ""}], "timeout": "1s"}]}"#,
-        );
+        )?;
         assert!(c.method_config("/a.A/X").is_some());
         assert!(c.method_config("/b.B/X").is_none());
         // A method config with no names applies to nothing.
-        let c = ok(r#"{"methodConfig": [{"timeout": "1s"}]}"#);
+        let c = ok(r#"{"methodConfig": [{"timeout": "1s"}]}"#)?;
         assert!(c.method_config("/a.A/X").is_none());
+        Ok(())
     }
 
     #[test]
-    fn status_codes_by_name_any_case_or_number() {
+    fn status_codes_by_name_any_case_or_number() -> Result<(), Box<dyn std::error::Error>> {
         let c = ok(r#"{"methodConfig": [{"name": [{}], "retryPolicy": {
             "maxAttempts": "3", "initialBackoff": "1s", "maxBackoff": "10s",
             "backoffMultiplier": "1.5",
             "retryableStatusCodes": ["unavailable", "Deadline_Exceeded", 8, 14, 0]
-        }}]}"#);
+        }}]}"#)?;
         let rp = c
             .method_config("/a.B/C")
             .and_then(|m| m.retry_policy.clone())
-            .unwrap_or_else(|| panic!("no retry policy"));
+            .ok_or("no retry policy")?;
         assert_eq!(rp.max_attempts, 3);
         assert_eq!(rp.backoff_multiplier, 1.5);
         assert_eq!(
@@ -848,10 +845,11 @@ mod tests {
             .into_iter()
             .collect()
         );
+        Ok(())
     }
 
     #[test]
-    fn max_attempts_above_the_limit_is_capped() {
+    fn max_attempts_above_the_limit_is_capped() -> Result<(), Box<dyn std::error::Error>> {
         for (given, want) in [("6", 5), ("5", 5), ("100", 5), ("99999999999", 5), ("2", 2)] {
             let json = format!(
                 r#"{{"methodConfig": [{{"name": [{{}}], "retryPolicy": {{
@@ -859,7 +857,7 @@ mod tests {
                     "backoffMultiplier": 1, "retryableStatusCodes": ["UNAVAILABLE"]}}}},
                     {{"name": [{{"service": "h.H"}}], "hedgingPolicy": {{"maxAttempts": {given}}}}}]}}"#
             );
-            let c = ok(&json);
+            let c = ok(&json)?;
             let rp = c
                 .method_config("/a.B/C")
                 .and_then(|m| m.retry_policy.clone());
@@ -869,10 +867,11 @@ mod tests {
                 .and_then(|m| m.hedging_policy.clone());
             assert_eq!(hp.map(|p| p.max_attempts), Some(want), "{given}");
         }
+        Ok(())
     }
 
     #[test]
-    fn durations() {
+    fn durations() -> Result<(), Box<dyn std::error::Error>> {
         let cases: &[(&str, Option<Duration>)] = &[
             ("1s", Some(ms(1000))),
             ("0s", Some(Duration::ZERO)),
@@ -904,23 +903,24 @@ mod tests {
         for (input, want) in cases {
             assert_eq!(parse_duration(input).ok(), *want, "{input:?}");
         }
+        Ok(())
     }
 
     #[test]
-    fn load_balancing_config_selection() {
+    fn load_balancing_config_selection() -> Result<(), Box<dyn std::error::Error>> {
         // The first known name wins; unknown names before it are skipped.
         let c = ok(r#"{"loadBalancingConfig": [
             {"unknown_policy": {"whatever": true}},
             {"round_robin": {}},
             {"pick_first": {}}
-        ]}"#);
-        let lb = c.lb_choice.unwrap_or_else(|| panic!("no choice"));
+        ]}"#)?;
+        let lb = c.lb_choice.ok_or("no choice")?;
         assert_eq!(lb.name, "round_robin");
         assert_eq!(lb.builder.name(), "round_robin");
         assert!(lb.config.is_none());
         // The chosen policy's config is parsed and kept.
-        let c = ok(r#"{"loadBalancingConfig": [{"ring_hash_experimental": {"n": 7}}]}"#);
-        let lb = c.lb_choice.unwrap_or_else(|| panic!("no choice"));
+        let c = ok(r#"{"loadBalancingConfig": [{"ring_hash_experimental": {"n": 7}}]}"#)?;
+        let lb = c.lb_choice.ok_or("no choice")?;
         assert_eq!(
             lb.config.as_ref().and_then(|c| c.downcast_ref::<u64>()),
             Some(&7)
@@ -929,47 +929,50 @@ mod tests {
         // loadBalancingConfig wins over the deprecated field.
         let c = ok(
             r#"{"loadBalancingPolicy": "round_robin", "loadBalancingConfig": [{"pick_first": {}}]}"#,
-        );
+        )?;
         assert_eq!(c.lb_choice.map(|l| l.name), Some("pick_first".to_owned()));
         // An empty list is the same as none: the deprecated field applies.
-        let c = ok(r#"{"loadBalancingPolicy": "ROUND_ROBIN", "loadBalancingConfig": []}"#);
+        let c = ok(r#"{"loadBalancingPolicy": "ROUND_ROBIN", "loadBalancingConfig": []}"#)?;
         assert_eq!(c.lb_choice.map(|l| l.name), Some("round_robin".to_owned()));
         // An unknown deprecated name leaves the channel default.
         assert!(
-            ok(r#"{"loadBalancingPolicy": "no_such_policy"}"#)
+            ok(r#"{"loadBalancingPolicy": "no_such_policy"}"#)?
                 .lb_choice
                 .is_none()
         );
-        assert!(ok(r#"{"loadBalancingConfig": null}"#).lb_choice.is_none());
+        assert!(ok(r#"{"loadBalancingConfig": null}"#)?.lb_choice.is_none());
+        Ok(())
     }
 
     #[test]
-    fn health_check_and_unknown_fields() {
+    fn health_check_and_unknown_fields() -> Result<(), Box<dyn std::error::Error>> {
         let c = ok(
             r#"{"healthCheckConfig": {"serviceName": "grpc.health.v1.Health"}, "futureTopLevel": [1, 2]}"#,
-        );
+        )?;
         assert_eq!(
             c.health_check_service_name.as_deref(),
             Some("grpc.health.v1.Health")
         );
-        let c = ok(r#"{"healthCheckConfig": {"serviceName": ""}}"#);
+        let c = ok(r#"{"healthCheckConfig": {"serviceName": ""}}"#)?;
         assert_eq!(c.health_check_service_name.as_deref(), Some(""));
-        let c = ok(r#"{"healthCheckConfig": {}}"#);
+        let c = ok(r#"{"healthCheckConfig": {}}"#)?;
         assert!(c.health_check_service_name.is_none());
+        Ok(())
     }
 
     #[test]
-    fn throttling_values() {
-        let c = ok(r#"{"retryThrottling": {"maxTokens": "1000", "tokenRatio": "0.5"}}"#);
-        let t = c.retry_throttling.unwrap_or_else(|| panic!("none"));
+    fn throttling_values() -> Result<(), Box<dyn std::error::Error>> {
+        let c = ok(r#"{"retryThrottling": {"maxTokens": "1000", "tokenRatio": "0.5"}}"#)?;
+        let t = c.retry_throttling.ok_or("none")?;
         assert_eq!((t.max_tokens(), t.token_ratio()), (1000.0, 0.5));
-        let c = ok(r#"{"retryThrottling": {"maxTokens": 3, "tokenRatio": 0.12345}}"#);
-        let t = c.retry_throttling.unwrap_or_else(|| panic!("none"));
+        let c = ok(r#"{"retryThrottling": {"maxTokens": 3, "tokenRatio": 0.12345}}"#)?;
+        let t = c.retry_throttling.ok_or("none")?;
         assert_eq!(t.token_ratio(), 0.123);
+        Ok(())
     }
 
     #[test]
-    fn invalid_configs() {
+    fn invalid_configs() -> Result<(), Box<dyn std::error::Error>> {
         const RETRY_OK: &str = r#""maxAttempts": 3, "initialBackoff": "1s", "maxBackoff": "2s", "backoffMultiplier": 2, "retryableStatusCodes": ["UNAVAILABLE"]"#;
         let retry = |fields: &str| {
             format!(r#"{{"methodConfig": [{{"name": [{{}}], "retryPolicy": {{{fields}}}}}]}}"#)
@@ -1065,16 +1068,17 @@ mod tests {
             (r#"{"healthCheckConfig": {"serviceName": 1}}"#.into(), "healthCheckConfig.serviceName: must be a string"),
         ];
         for (json, fragment) in &cases {
-            let e = err(json);
+            let e = err(json)?;
             assert!(
                 e.contains(fragment),
                 "{json}\n  error: {e}\n  wanted: {fragment}"
             );
         }
+        Ok(())
     }
 
     #[test]
-    fn hostile_input_never_panics() {
+    fn hostile_input_never_panics() -> Result<(), Box<dyn std::error::Error>> {
         let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
         assert!(parse(&deep, &lookup).is_err());
         let deep_in_field = format!(r#"{{"x": {}1{}}}"#, "[".repeat(5_000), "]".repeat(5_000));
@@ -1086,5 +1090,6 @@ mod tests {
             "initialBackoff": "1s", "maxBackoff": "1s", "backoffMultiplier": 1e308,
             "retryableStatusCodes": [1e300]}}]}"#;
         assert!(parse(codes, &lookup).is_err());
+        Ok(())
     }
 }

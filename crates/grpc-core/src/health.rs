@@ -81,7 +81,7 @@ mod tests {
     use prost::Message;
 
     #[test]
-    fn wire_forms() {
+    fn wire_forms() -> Result<(), Box<dyn std::error::Error>> {
         let request = HealthCheckRequest {
             service: "echo.Echo".into(),
         };
@@ -105,5 +105,6 @@ mod tests {
             ServingStatus::ServiceUnknown.as_str_name(),
             "SERVICE_UNKNOWN"
         );
+        Ok(())
     }
 }

@@ -110,7 +110,7 @@ mod tests {
     }
 
     #[test]
-    fn round_trips_through_trailers() {
+    fn round_trips_through_trailers() -> Result<(), Box<dyn std::error::Error>> {
         let report = full_report();
         let mut trailers = Metadata::new();
         report.to_trailer(&mut trailers);
@@ -127,10 +127,11 @@ mod tests {
         other.to_trailer(&mut trailers);
         assert_eq!(trailers.get_all_bin(ORCA_TRAILER).count(), 1);
         assert_eq!(OrcaLoadReport::from_trailers(&trailers), Some(other));
+        Ok(())
     }
 
     #[test]
-    fn field_numbers_and_wire_types_match_the_proto() {
+    fn field_numbers_and_wire_types_match_the_proto() -> Result<(), Box<dyn std::error::Error>> {
         // Hand-encoded: (tag << 3 | wire type) then the value. Doubles are wire type 1
         // (fixed64), uint64 is 0 (varint), maps are 2 (length-delimited entries whose key is
         // field 1, a string, and value field 2, a double).
@@ -164,27 +165,25 @@ mod tests {
             OrcaLoadReport::decode(expected.as_slice()).ok(),
             Some(full_report())
         );
+        Ok(())
     }
 
     #[test]
-    fn missing_or_malformed_reports_are_none() {
+    fn missing_or_malformed_reports_are_none() -> Result<(), Box<dyn std::error::Error>> {
         let mut trailers = Metadata::new();
         assert_eq!(OrcaLoadReport::from_trailers(&trailers), None);
         // A length-delimited field whose length runs past the end.
-        trailers
-            .insert_bin(ORCA_TRAILER, Bytes::from_static(&[4 << 3 | 2, 50, 1]))
-            .unwrap();
+        trailers.insert_bin(ORCA_TRAILER, Bytes::from_static(&[4 << 3 | 2, 50, 1]))?;
         assert_eq!(OrcaLoadReport::from_trailers(&trailers), None);
         // A double cut short.
-        trailers
-            .insert_bin(ORCA_TRAILER, Bytes::from_static(&[1 << 3 | 1, 0, 0]))
-            .unwrap();
+        trailers.insert_bin(ORCA_TRAILER, Bytes::from_static(&[1 << 3 | 1, 0, 0]))?;
         assert_eq!(OrcaLoadReport::from_trailers(&trailers), None);
         // An empty value is a valid, empty report.
-        trailers.insert_bin(ORCA_TRAILER, Bytes::new()).unwrap();
+        trailers.insert_bin(ORCA_TRAILER, Bytes::new())?;
         assert_eq!(
             OrcaLoadReport::from_trailers(&trailers),
             Some(OrcaLoadReport::default())
         );
+        Ok(())
     }
 }

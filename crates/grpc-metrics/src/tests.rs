@@ -24,10 +24,12 @@ enum Value {
 }
 
 /// Runs `f` with a fresh recorder and returns what it recorded, sorted by name then labels.
-fn record(f: impl FnOnce()) -> Vec<Sample> {
+fn record(
+    f: impl FnOnce() -> Result<(), Box<dyn std::error::Error>>,
+) -> Result<Vec<Sample>, Box<dyn std::error::Error>> {
     let recorder = DebuggingRecorder::new();
     let snapshotter = recorder.snapshotter();
-    metrics::with_local_recorder(&recorder, f);
+    metrics::with_local_recorder(&recorder, f)?;
     let mut samples: Vec<Sample> = snapshotter
         .snapshot()
         .into_vec()
@@ -44,18 +46,18 @@ fn record(f: impl FnOnce()) -> Vec<Sample> {
                 DebugValue::Histogram(values) => {
                     Value::Histogram(values.into_iter().map(|v| v.into_inner()).collect())
                 }
-                DebugValue::Gauge(_) => panic!("no gauges expected"),
+                DebugValue::Gauge(_) => return Err("no gauges expected"),
             };
-            Sample {
+            Ok(Sample {
                 kind,
                 name: key.name().to_owned(),
                 labels,
                 value,
-            }
+            })
         })
-        .collect();
+        .collect::<Result<_, &str>>()?;
     samples.sort_by(|a, b| (&a.name, &a.labels).cmp(&(&b.name, &b.labels)));
-    samples
+    Ok(samples)
 }
 
 fn labels(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -105,13 +107,13 @@ fn run_call(
 }
 
 #[test]
-fn client_call_records_a66_metrics_with_target() {
+fn client_call_records_a66_metrics_with_target() -> Result<(), Box<dyn std::error::Error>> {
     let samples = record(|| {
         let handler = MetricsHandler::new().with_target("dns:///backend:50051");
         let call = start(Side::Client, "/demo.Echo/Say", CallKind::Unary);
-        let Some(mut observer) = handler.call_started(&call) else {
-            panic!("the handler observes every call");
-        };
+        let mut observer = handler
+            .call_started(&call)
+            .ok_or("the handler observes every call")?;
         // Two messages out, the second compressed: 10 + 4 octets of payload.
         run_call(
             observer.as_mut(),
@@ -120,7 +122,8 @@ fn client_call_records_a66_metrics_with_target() {
             &Status::ok(),
             Duration::from_millis(250),
         );
-    });
+        Ok(())
+    })?;
     let started = labels(&[
         ("grpc.method", "demo.Echo/Say"),
         ("grpc.target", "dns:///backend:50051"),
@@ -151,17 +154,18 @@ fn client_call_records_a66_metrics_with_target() {
             histogram(CLIENT_CALL_DURATION, 0.25),
         ]
     );
+    Ok(())
 }
 
 #[test]
-fn server_calls_count_per_status() {
+fn server_calls_count_per_status() -> Result<(), Box<dyn std::error::Error>> {
     let samples = record(|| {
         let handler = MetricsHandler::new();
         let call = start(Side::Server, "/demo.Echo/Say", CallKind::ServerStreaming);
         for code in [Code::Ok, Code::NotFound, Code::Ok] {
-            let Some(mut observer) = handler.call_started(&call) else {
-                panic!("the handler observes every call");
-            };
+            let mut observer = handler
+                .call_started(&call)
+                .ok_or("the handler observes every call")?;
             run_call(
                 observer.as_mut(),
                 &[(1, 6), (2, 7)],
@@ -170,7 +174,8 @@ fn server_calls_count_per_status() {
                 Duration::from_secs(1),
             );
         }
-    });
+        Ok(())
+    })?;
     let ok = labels(&[("grpc.method", "demo.Echo/Say"), ("grpc.status", "OK")]);
     let not_found = labels(&[
         ("grpc.method", "demo.Echo/Say"),
@@ -199,17 +204,18 @@ fn server_calls_count_per_status() {
             },
         ]
     );
+    Ok(())
 }
 
 #[test]
-fn unknown_server_methods_are_other() {
+fn unknown_server_methods_are_other() -> Result<(), Box<dyn std::error::Error>> {
     let samples = record(|| {
         let handler = MetricsHandler::new();
         for path in ["/evil.Service/a1", "/evil.Service/a2", "garbage"] {
             let call = start(Side::Server, path, CallKind::Unknown);
-            let Some(mut observer) = handler.call_started(&call) else {
-                panic!("the handler observes every call");
-            };
+            let mut observer = handler
+                .call_started(&call)
+                .ok_or("the handler observes every call")?;
             run_call(
                 observer.as_mut(),
                 &[],
@@ -218,7 +224,8 @@ fn unknown_server_methods_are_other() {
                 Duration::ZERO,
             );
         }
-    });
+        Ok(())
+    })?;
     // Three calls, one series per metric.
     assert_eq!(samples.len(), 4);
     for sample in &samples {
@@ -234,10 +241,11 @@ fn unknown_server_methods_are_other() {
             ("grpc.status", "UNIMPLEMENTED")
         ]))
     );
+    Ok(())
 }
 
 #[test]
-fn generic_method_filter_lets_chosen_names_through() {
+fn generic_method_filter_lets_chosen_names_through() -> Result<(), Box<dyn std::error::Error>> {
     let samples = record(|| {
         let handler = MetricsHandler::new()
             .with_generic_method_filter(|path| path.starts_with("/proxy.Forward/"));
@@ -247,17 +255,20 @@ fn generic_method_filter_lets_chosen_names_through() {
                 run_call(observer.as_mut(), &[], &[], &Status::ok(), Duration::ZERO);
             }
         }
-    });
+        Ok(())
+    })?;
     let methods: Vec<&str> = samples
         .iter()
         .filter(|s| s.name == SERVER_CALL_STARTED)
         .map(|s| s.labels[0].1.as_str())
         .collect();
     assert_eq!(methods, ["other", "proxy.Forward/Call"]);
+    Ok(())
 }
 
 #[test]
-fn client_without_target_has_no_target_label_and_server_ignores_target() {
+fn client_without_target_has_no_target_label_and_server_ignores_target()
+-> Result<(), Box<dyn std::error::Error>> {
     let samples = record(|| {
         for (handler, side) in [
             (MetricsHandler::new(), Side::Client),
@@ -274,7 +285,8 @@ fn client_without_target_has_no_target_label_and_server_ignores_target() {
                 );
             }
         }
-    });
+        Ok(())
+    })?;
     assert_eq!(samples.len(), 5 + 4);
     for sample in &samples {
         assert!(
@@ -290,10 +302,11 @@ fn client_without_target_has_no_target_label_and_server_ignores_target() {
             );
         }
     }
+    Ok(())
 }
 
 #[test]
-fn sizes_count_payload_only_and_never_underflow() {
+fn sizes_count_payload_only_and_never_underflow() -> Result<(), Box<dyn std::error::Error>> {
     let samples = record(|| {
         let handler = MetricsHandler::new();
         let call = start(Side::Client, "/a.B/C", CallKind::ClientStreaming);
@@ -307,16 +320,18 @@ fn sizes_count_payload_only_and_never_underflow() {
                 Duration::ZERO,
             );
         }
-    });
+        Ok(())
+    })?;
     let sent = samples.iter().find(|s| s.name == CLIENT_ATTEMPT_SENT_SIZE);
     assert_eq!(
         sent.map(|s| &s.value),
         Some(&Value::Histogram(vec![1000.0]))
     );
+    Ok(())
 }
 
 #[test]
-fn describe_gives_units() {
+fn describe_gives_units() -> Result<(), Box<dyn std::error::Error>> {
     let recorder = DebuggingRecorder::new();
     let snapshotter = recorder.snapshotter();
     metrics::with_local_recorder(&recorder, || {
@@ -336,10 +351,11 @@ fn describe_gives_units() {
         assert_eq!(unit, Some(expected), "{key:?}");
         assert!(help.is_some_and(|h| !h.is_empty()), "{key:?}");
     }
+    Ok(())
 }
 
 #[test]
-fn nothing_installed_is_fine() {
+fn nothing_installed_is_fine() -> Result<(), Box<dyn std::error::Error>> {
     // No recorder: every record goes to the no-op recorder.
     let handler = MetricsHandler::new().with_target("t");
     let call = start(Side::Client, "/a.B/C", CallKind::Unary);
@@ -353,4 +369,5 @@ fn nothing_installed_is_fine() {
         );
     }
     assert!(format!("{handler:?}").contains("\"t\""));
+    Ok(())
 }

@@ -151,7 +151,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn host_port_forms() {
+    fn host_port_forms() -> Result<(), Box<dyn std::error::Error>> {
         assert_eq!(split_host_port("a:1"), Ok(("a", Some(1))));
         assert_eq!(split_host_port("[::1]"), Ok(("::1", None)));
         assert_eq!(split_host_port("10.0.0.1"), Ok(("10.0.0.1", None)));
@@ -160,10 +160,11 @@ mod tests {
         ] {
             assert!(split_host_port(bad).is_err(), "{bad:?}");
         }
+        Ok(())
     }
 
     #[test]
-    fn display_brackets_ipv6_names() {
+    fn display_brackets_ipv6_names() -> Result<(), Box<dyn std::error::Error>> {
         let name = Addr::Name {
             host: "::1".into(),
             port: 5,
@@ -174,5 +175,6 @@ mod tests {
             Addr::UnixAbstract(Bytes::from_static(b"grpc")).to_string(),
             "unix-abstract:grpc"
         );
+        Ok(())
     }
 }

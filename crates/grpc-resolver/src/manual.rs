@@ -211,38 +211,39 @@ mod tests {
         )))])
     }
 
-    fn port_of(update: ResolverUpdate) -> u16 {
+    fn port_of(update: ResolverUpdate) -> Result<u16, Box<dyn std::error::Error>> {
         match update {
             ResolverUpdate::State(state) => match state.addresses[0].addr {
-                grpc_resolver_api::Addr::Tcp(addr) => addr.port(),
-                ref other => panic!("unexpected address {other}"),
+                grpc_resolver_api::Addr::Tcp(addr) => Ok(addr.port()),
+                ref other => Err(format!("unexpected address {other}").into()),
             },
-            ResolverUpdate::Error(status) => panic!("unexpected error {status:?}"),
+            ResolverUpdate::Error(status) => Err(format!("unexpected error {status:?}").into()),
         }
     }
 
-    fn build(manual: &ManualResolver) -> (Box<dyn Resolver>, mpsc::Receiver<ResolverUpdate>) {
+    type Built = (Box<dyn Resolver>, mpsc::Receiver<ResolverUpdate>);
+
+    fn build(manual: &ManualResolver) -> Result<Built, Box<dyn std::error::Error>> {
         let (tx, rx) = mpsc::channel();
         let updater = ResolverUpdater::new(move |update| tx.send(update).is_ok());
-        let target = Target::parse("manual:///x").expect("a URI");
-        let resolver = manual
-            .build(&target, ResolverOptions::new(updater))
-            .expect("manual builds");
-        (resolver, rx)
+        let target = Target::parse("manual:///x").ok_or("a URI")?;
+        let resolver = manual.build(&target, ResolverOptions::new(updater))?;
+        Ok((resolver, rx))
     }
 
     #[test]
-    fn updates_reach_every_live_resolver_and_state_is_replayed() {
+    fn updates_reach_every_live_resolver_and_state_is_replayed()
+    -> Result<(), Box<dyn std::error::Error>> {
         let manual = ManualResolver::new("Manual");
         assert_eq!(manual.scheme(), "manual");
-        let (_first, rx1) = build(&manual);
+        let (_first, rx1) = build(&manual)?;
         assert!(rx1.try_recv().is_err(), "nothing to replay yet");
 
         assert_eq!(manual.update_state(state(1)), 1);
-        assert_eq!(port_of(rx1.try_recv().expect("state")), 1);
+        assert_eq!(port_of(rx1.try_recv()?)?, 1);
 
-        let (second, rx2) = build(&manual);
-        assert_eq!(port_of(rx2.try_recv().expect("replayed")), 1);
+        let (second, rx2) = build(&manual)?;
+        assert_eq!(port_of(rx2.try_recv()?)?, 1);
         assert_eq!(manual.build_count(), 2);
         assert_eq!(manual.live_resolvers(), 2);
 
@@ -250,50 +251,51 @@ mod tests {
         for rx in [&rx1, &rx2] {
             match rx.try_recv() {
                 Ok(ResolverUpdate::Error(status)) => assert_eq!(status.code(), Code::Unavailable),
-                other => panic!("expected an error, got {other:?}"),
+                other => return Err(format!("expected an error, got {other:?}").into()),
             }
         }
 
         drop(second);
         assert_eq!(manual.live_resolvers(), 1);
         assert_eq!(manual.update_state(state(2)), 1);
-        assert_eq!(port_of(rx1.try_recv().expect("state")), 2);
+        assert_eq!(port_of(rx1.try_recv()?)?, 2);
         assert!(rx2.try_recv().is_err(), "a dropped resolver gets nothing");
 
         // The replay is the latest state, not the error.
-        let (_third, rx3) = build(&manual);
-        assert_eq!(port_of(rx3.try_recv().expect("replayed")), 2);
+        let (_third, rx3) = build(&manual)?;
+        assert_eq!(port_of(rx3.try_recv()?)?, 2);
+        Ok(())
     }
 
     #[test]
-    fn resolve_now_is_counted_across_resolvers() {
+    fn resolve_now_is_counted_across_resolvers() -> Result<(), Box<dyn std::error::Error>> {
         let manual = ManualResolver::new("manual");
-        let (mut a, _rx_a) = build(&manual);
-        let (mut b, _rx_b) = build(&manual);
+        let (mut a, _rx_a) = build(&manual)?;
+        let (mut b, _rx_b) = build(&manual)?;
         a.resolve_now();
         b.resolve_now();
         a.resolve_now();
         assert_eq!(manual.clone().resolve_now_count(), 3);
+        Ok(())
     }
 
     #[test]
-    fn resolvers_whose_channel_is_gone_are_forgotten() {
+    fn resolvers_whose_channel_is_gone_are_forgotten() -> Result<(), Box<dyn std::error::Error>> {
         let manual = ManualResolver::new("manual");
         let open = Arc::new(AtomicBool::new(true));
         let flag = open.clone();
         let updater = ResolverUpdater::new(move |_| flag.load(Ordering::Relaxed));
-        let target = Target::parse("manual:///x").expect("a URI");
-        let _resolver = manual
-            .build(&target, ResolverOptions::new(updater))
-            .expect("manual builds");
+        let target = Target::parse("manual:///x").ok_or("a URI")?;
+        let _resolver = manual.build(&target, ResolverOptions::new(updater))?;
         assert_eq!(manual.update_state(state(1)), 1);
         open.store(false, Ordering::Relaxed);
         assert_eq!(manual.update_state(state(2)), 0);
         assert_eq!(manual.live_resolvers(), 0);
+        Ok(())
     }
 
     #[test]
-    fn an_updater_may_call_back_into_the_handle() {
+    fn an_updater_may_call_back_into_the_handle() -> Result<(), Box<dyn std::error::Error>> {
         let manual = ManualResolver::new("manual");
         let again = manual.clone();
         let calls = Arc::new(AtomicUsize::new(0));
@@ -304,12 +306,11 @@ mod tests {
             let _ = again.live_resolvers();
             true
         });
-        let target = Target::parse("manual:///x").expect("a URI");
-        let _resolver = manual
-            .build(&target, ResolverOptions::new(updater))
-            .expect("manual builds");
+        let target = Target::parse("manual:///x").ok_or("a URI")?;
+        let _resolver = manual.build(&target, ResolverOptions::new(updater))?;
         manual.update_state(state(1));
         manual.report_error(Status::unavailable("x"));
         assert_eq!(calls.load(Ordering::Relaxed), 2);
+        Ok(())
     }
 }

@@ -76,12 +76,12 @@ mod tests {
     use super::*;
     use grpc_core::Code;
 
-    fn parse(target: &str) -> Result<Addr, Status> {
-        parse_passthrough(&Target::parse(target).expect("a URI"))
+    fn parse(target: &str) -> Result<Result<Addr, Status>, Box<dyn std::error::Error>> {
+        Ok(parse_passthrough(&Target::parse(target).ok_or("a URI")?))
     }
 
-    fn tcp(addr: &str) -> Addr {
-        Addr::Tcp(addr.parse().expect("a socket address"))
+    fn tcp(addr: &str) -> Result<Addr, Box<dyn std::error::Error>> {
+        Ok(Addr::Tcp(addr.parse()?))
     }
 
     fn name(host: &str, port: u16) -> Addr {
@@ -92,46 +92,49 @@ mod tests {
     }
 
     #[test]
-    fn ip_literals_become_socket_addresses() {
+    fn ip_literals_become_socket_addresses() -> Result<(), Box<dyn std::error::Error>> {
         assert_eq!(
-            parse("passthrough:///10.0.0.1:50051").ok(),
-            Some(tcp("10.0.0.1:50051"))
+            parse("passthrough:///10.0.0.1:50051")?.ok(),
+            Some(tcp("10.0.0.1:50051")?)
         );
         assert_eq!(
-            parse("passthrough:///10.0.0.1").ok(),
-            Some(tcp("10.0.0.1:443"))
+            parse("passthrough:///10.0.0.1")?.ok(),
+            Some(tcp("10.0.0.1:443")?)
         );
         assert_eq!(
-            parse("passthrough:///[::1]:8080").ok(),
-            Some(tcp("[::1]:8080"))
+            parse("passthrough:///[::1]:8080")?.ok(),
+            Some(tcp("[::1]:8080")?)
         );
-        assert_eq!(parse("passthrough:///[::1]").ok(), Some(tcp("[::1]:443")));
-        assert_eq!(parse("passthrough:///::1").ok(), Some(tcp("[::1]:443")));
+        assert_eq!(parse("passthrough:///[::1]")?.ok(), Some(tcp("[::1]:443")?));
+        assert_eq!(parse("passthrough:///::1")?.ok(), Some(tcp("[::1]:443")?));
         assert_eq!(
-            parse("passthrough:10.0.0.1:1").ok(),
-            Some(tcp("10.0.0.1:1"))
+            parse("passthrough:10.0.0.1:1")?.ok(),
+            Some(tcp("10.0.0.1:1")?)
         );
+        Ok(())
     }
 
     #[test]
-    fn names_are_left_to_the_connector() {
+    fn names_are_left_to_the_connector() -> Result<(), Box<dyn std::error::Error>> {
         assert_eq!(
-            parse("passthrough:///example.com:80").ok(),
+            parse("passthrough:///example.com:80")?.ok(),
             Some(name("example.com", 80))
         );
         assert_eq!(
-            parse("passthrough:///localhost").ok(),
+            parse("passthrough:///localhost")?.ok(),
             Some(name("localhost", 443))
         );
         // The authority is ignored, as in gRPC-Go.
         assert_eq!(
-            parse("passthrough://ignored/svc:1").ok(),
+            parse("passthrough://ignored/svc:1")?.ok(),
             Some(name("svc", 1))
         );
+        Ok(())
     }
 
     #[test]
-    fn malformed_endpoints_are_invalid_arguments_naming_the_target() {
+    fn malformed_endpoints_are_invalid_arguments_naming_the_target()
+    -> Result<(), Box<dyn std::error::Error>> {
         for bad in [
             "passthrough:///",
             "passthrough:",
@@ -143,9 +146,10 @@ mod tests {
             "passthrough:///fe80::1:80:x",
             "passthrough:///a b:1",
         ] {
-            let err = parse(bad).expect_err(bad);
+            let err = parse(bad)?.expect_err(bad);
             assert_eq!(err.code(), Code::InvalidArgument, "{bad}");
             assert!(err.message().contains(bad), "{bad}: {}", err.message());
         }
+        Ok(())
     }
 }

@@ -93,12 +93,12 @@ mod tests {
     use super::*;
     use grpc_core::Code;
 
-    fn target(s: &str) -> Target {
-        Target::parse(s).expect("a URI")
+    fn target(s: &str) -> Result<Target, Box<dyn std::error::Error>> {
+        Ok(Target::parse(s).ok_or("a URI")?)
     }
 
     #[test]
-    fn unix_paths() {
+    fn unix_paths() -> Result<(), Box<dyn std::error::Error>> {
         let cases = [
             ("unix:///tmp/a.sock", "/tmp/a.sock"),
             ("unix:/tmp/a.sock", "/tmp/a.sock"),
@@ -107,30 +107,32 @@ mod tests {
         ];
         for (input, path) in cases {
             assert_eq!(
-                parse_unix(&target(input)).ok(),
+                parse_unix(&target(input)?).ok(),
                 Some(Addr::Unix(PathBuf::from(path))),
                 "{input}"
             );
         }
+        Ok(())
     }
 
     #[test]
-    fn unix_rejects_authorities_and_empty_paths() {
+    fn unix_rejects_authorities_and_empty_paths() -> Result<(), Box<dyn std::error::Error>> {
         for bad in ["unix://host/tmp/a.sock", "unix://", "unix:"] {
-            let err = parse_unix(&target(bad)).expect_err(bad);
+            let err = parse_unix(&target(bad)?).expect_err(bad);
             assert_eq!(err.code(), Code::InvalidArgument, "{bad}");
             assert!(err.message().contains(bad), "{}", err.message());
         }
+        Ok(())
     }
 
     #[test]
-    fn unix_abstract_names() {
+    fn unix_abstract_names() -> Result<(), Box<dyn std::error::Error>> {
         assert_eq!(
-            parse_unix_abstract(&target("unix-abstract:grpc-test")).ok(),
+            parse_unix_abstract(&target("unix-abstract:grpc-test")?).ok(),
             Some(Addr::UnixAbstract(Bytes::from_static(b"grpc-test")))
         );
         assert_eq!(
-            parse_unix_abstract(&target("unix-abstract:///grpc-test")).ok(),
+            parse_unix_abstract(&target("unix-abstract:///grpc-test")?).ok(),
             Some(Addr::UnixAbstract(Bytes::from_static(b"/grpc-test")))
         );
         for bad in [
@@ -138,19 +140,21 @@ mod tests {
             "unix-abstract://host/name",
             "unix-abstract://",
         ] {
-            let err = parse_unix_abstract(&target(bad)).expect_err(bad);
+            let err = parse_unix_abstract(&target(bad)?).expect_err(bad);
             assert_eq!(err.code(), Code::InvalidArgument, "{bad}");
         }
+        Ok(())
     }
 
     #[test]
-    fn default_authority_is_localhost() {
-        let t = target("unix:/tmp/a.sock");
+    fn default_authority_is_localhost() -> Result<(), Box<dyn std::error::Error>> {
+        let t = target("unix:/tmp/a.sock")?;
         assert_eq!(UnixResolverBuilder.default_authority(&t), "localhost");
-        let t = target("unix-abstract:x");
+        let t = target("unix-abstract:x")?;
         assert_eq!(
             UnixAbstractResolverBuilder.default_authority(&t),
             "localhost"
         );
+        Ok(())
     }
 }

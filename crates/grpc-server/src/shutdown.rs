@@ -188,11 +188,16 @@ mod tests {
     fn recording_hook(handle: &ServerHandle, seen: &Arc<Mutex<Vec<Control>>>) -> Hook {
         let control = handle.subscribe();
         let seen = seen.clone();
-        Box::new(move || seen.lock().unwrap().push(*control.borrow()))
+        Box::new(move || {
+            seen.lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(*control.borrow())
+        })
     }
 
     #[test]
-    fn graceful_hooks_run_once_in_order_before_the_control_changes() {
+    fn graceful_hooks_run_once_in_order_before_the_control_changes()
+    -> Result<(), Box<dyn std::error::Error>> {
         let handle = ServerHandle::new();
         let seen = Arc::new(Mutex::new(Vec::new()));
         handle.on_graceful_shutdown(recording_hook(&handle, &seen));
@@ -204,7 +209,7 @@ mod tests {
         }));
         handle.shutdown_graceful(Duration::from_secs(10));
         // The hook saw the server still running: connections had no GOAWAY yet.
-        assert_eq!(*seen.lock().unwrap(), [Control::Running]);
+        assert_eq!(*seen.lock().map_err(|e| e.to_string())?, [Control::Running]);
         assert_eq!(order.load(Ordering::SeqCst), 1);
         assert!(matches!(
             *handle.subscribe().borrow(),
@@ -213,28 +218,31 @@ mod tests {
         // Another graceful call (or the serve signal) does not run them again.
         handle.shutdown_graceful(Duration::from_secs(1));
         handle.begin_graceful(None);
-        assert_eq!(seen.lock().unwrap().len(), 1);
+        assert_eq!(seen.lock().map_err(|e| e.to_string())?.len(), 1);
+        Ok(())
     }
 
     #[test]
-    fn stop_does_not_run_graceful_hooks() {
+    fn stop_does_not_run_graceful_hooks() -> Result<(), Box<dyn std::error::Error>> {
         let handle = ServerHandle::new();
         let seen = Arc::new(Mutex::new(Vec::new()));
         handle.on_graceful_shutdown(recording_hook(&handle, &seen));
         handle.stop();
         handle.shutdown_graceful(Duration::from_secs(1));
-        assert!(seen.lock().unwrap().is_empty());
+        assert!(seen.lock().map_err(|e| e.to_string())?.is_empty());
         assert_eq!(*handle.subscribe().borrow(), Control::Stop);
+        Ok(())
     }
 
     #[test]
-    fn a_panicking_hook_does_not_stop_the_shutdown() {
+    fn a_panicking_hook_does_not_stop_the_shutdown() -> Result<(), Box<dyn std::error::Error>> {
         let handle = ServerHandle::new();
         let seen = Arc::new(Mutex::new(Vec::new()));
         handle.on_graceful_shutdown(Box::new(|| panic!("hook failed")));
         handle.on_graceful_shutdown(recording_hook(&handle, &seen));
         handle.begin_graceful(None);
-        assert_eq!(*seen.lock().unwrap(), [Control::Running]);
+        assert_eq!(*seen.lock().map_err(|e| e.to_string())?, [Control::Running]);
         assert_eq!(*handle.subscribe().borrow(), Control::Graceful(None));
+        Ok(())
     }
 }

@@ -385,46 +385,52 @@ mod tests {
 
     // ---- target parsing ----
 
-    fn parse(target: &str) -> Result<DnsTarget, Status> {
-        parse_dns_target(&Target::parse(target).expect("a URI"))
+    fn parse(target: &str) -> Result<Result<DnsTarget, Status>, Box<dyn std::error::Error>> {
+        Ok(parse_dns_target(&Target::parse(target).ok_or("a URI")?))
     }
 
-    fn dns(host: &str, port: u16, server: Option<&str>) -> DnsTarget {
-        DnsTarget {
+    fn dns(
+        host: &str,
+        port: u16,
+        server: Option<&str>,
+    ) -> Result<DnsTarget, Box<dyn std::error::Error>> {
+        Ok(DnsTarget {
             host: host.to_owned(),
             port,
-            server: server.map(|s| s.parse().expect("a socket address")),
-        }
+            server: server.map(str::parse).transpose()?,
+        })
     }
 
     #[test]
-    fn targets_of_the_naming_doc() {
+    fn targets_of_the_naming_doc() -> Result<(), Box<dyn std::error::Error>> {
         let cases = [
-            ("dns:///foo.com:8080", dns("foo.com", 8080, None)),
-            ("dns:///foo.com", dns("foo.com", 443, None)),
-            ("dns:foo.com:1", dns("foo.com", 1, None)),
-            ("dns:foo.com", dns("foo.com", 443, None)),
-            ("dns:///[::1]:80", dns("::1", 80, None)),
-            ("dns:///::1", dns("::1", 443, None)),
-            ("dns:///10.0.0.1", dns("10.0.0.1", 443, None)),
+            ("dns:///foo.com:8080", dns("foo.com", 8080, None)?),
+            ("dns:///foo.com", dns("foo.com", 443, None)?),
+            ("dns:foo.com:1", dns("foo.com", 1, None)?),
+            ("dns:foo.com", dns("foo.com", 443, None)?),
+            ("dns:///[::1]:80", dns("::1", 80, None)?),
+            ("dns:///::1", dns("::1", 443, None)?),
+            ("dns:///10.0.0.1", dns("10.0.0.1", 443, None)?),
             (
                 "dns://8.8.8.8/foo.com",
-                dns("foo.com", 443, Some("8.8.8.8:53")),
+                dns("foo.com", 443, Some("8.8.8.8:53"))?,
             ),
             (
                 "dns://127.0.0.1:5353/foo:9",
-                dns("foo", 9, Some("127.0.0.1:5353")),
+                dns("foo", 9, Some("127.0.0.1:5353"))?,
             ),
-            ("dns://[::1]:5353/foo", dns("foo", 443, Some("[::1]:5353"))),
-            ("dns://[::1]/foo", dns("foo", 443, Some("[::1]:53"))),
+            ("dns://[::1]:5353/foo", dns("foo", 443, Some("[::1]:5353"))?),
+            ("dns://[::1]/foo", dns("foo", 443, Some("[::1]:53"))?),
         ];
         for (input, expected) in cases {
-            assert_eq!(parse(input).ok(), Some(expected), "{input}");
+            assert_eq!(parse(input)?.ok(), Some(expected), "{input}");
         }
+        Ok(())
     }
 
     #[test]
-    fn malformed_targets_are_invalid_arguments_naming_the_target() {
+    fn malformed_targets_are_invalid_arguments_naming_the_target()
+    -> Result<(), Box<dyn std::error::Error>> {
         for bad in [
             "dns:///",
             "dns:",
@@ -438,55 +444,55 @@ mod tests {
             "dns://8.8.8.8:x/foo",
             "dns://8.8.8.8:99999/foo",
         ] {
-            let err = parse(bad).expect_err(bad);
+            let err = parse(bad)?.expect_err(bad);
             assert_eq!(err.code(), Code::InvalidArgument, "{bad}");
             assert!(err.message().contains(bad), "{bad}: {}", err.message());
         }
+        Ok(())
     }
 
     #[tokio::test]
-    async fn names_dns_cannot_carry_fail_the_build() {
+    async fn names_dns_cannot_carry_fail_the_build() -> Result<(), Box<dyn std::error::Error>> {
         let long_label = format!("dns:///{}.example", "a".repeat(64));
-        let target = Target::parse(&long_label).expect("a URI");
+        let target = Target::parse(&long_label).ok_or("a URI")?;
         let updater = ResolverUpdater::new(|_| true);
         let err = DnsResolverBuilder::new()
             .build(&target, ResolverOptions::new(updater))
             .err()
-            .expect("the build fails");
+            .ok_or("the build fails")?;
         assert_eq!(err.code(), Code::InvalidArgument);
+        Ok(())
     }
 
     #[test]
-    fn ip_literals_need_no_runtime_and_no_query() {
+    fn ip_literals_need_no_runtime_and_no_query() -> Result<(), Box<dyn std::error::Error>> {
         let (tx, rx) = std::sync::mpsc::channel();
         let updater = ResolverUpdater::new(move |update| tx.send(update).is_ok());
-        let target = Target::parse("dns:///[::1]:50051").expect("a URI");
-        let mut resolver = DnsResolverBuilder::new()
-            .build(&target, ResolverOptions::new(updater))
-            .expect("an IP literal builds outside a runtime");
+        let target = Target::parse("dns:///[::1]:50051").ok_or("a URI")?;
+        let mut resolver =
+            DnsResolverBuilder::new().build(&target, ResolverOptions::new(updater))?;
         resolver.resolve_now();
         match rx.try_recv() {
             Ok(ResolverUpdate::State(state)) => {
                 assert_eq!(state.addresses.len(), 1);
-                assert_eq!(
-                    state.addresses[0].addr,
-                    Addr::Tcp("[::1]:50051".parse().expect("addr"))
-                );
+                assert_eq!(state.addresses[0].addr, Addr::Tcp("[::1]:50051".parse()?));
             }
-            other => panic!("expected a state, got {other:?}"),
+            other => return Err(format!("expected a state, got {other:?}").into()),
         }
         assert!(rx.try_recv().is_err(), "one update only");
+        Ok(())
     }
 
     #[test]
-    fn host_names_need_a_runtime() {
-        let target = Target::parse("dns:///example.com").expect("a URI");
+    fn host_names_need_a_runtime() -> Result<(), Box<dyn std::error::Error>> {
+        let target = Target::parse("dns:///example.com").ok_or("a URI")?;
         let updater = ResolverUpdater::new(|_| true);
         let err = DnsResolverBuilder::new()
             .build(&target, ResolverOptions::new(updater))
             .err()
-            .expect("no runtime");
+            .ok_or("no runtime")?;
         assert_eq!(err.code(), Code::Internal);
+        Ok(())
     }
 
     // ---- the resolution task, on a scripted backend and tokio's paused clock ----
@@ -504,19 +510,25 @@ mod tests {
     struct Script(Arc<Mutex<ScriptState>>);
 
     impl Script {
-        fn answering(ips: &[&str]) -> Script {
+        fn answering(ips: &[&str]) -> Result<Script, Box<dyn std::error::Error>> {
             let script = Script::default();
-            script.set_ips(ips);
-            script
+            script.set_ips(ips)?;
+            Ok(script)
         }
 
         fn state(&self) -> std::sync::MutexGuard<'_, ScriptState> {
-            self.0.lock().expect("script lock")
+            self.0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
         }
 
-        fn set_ips(&self, ips: &[&str]) {
-            let ips = ips.iter().map(|ip| ip.parse().expect("an IP")).collect();
+        fn set_ips(&self, ips: &[&str]) -> Result<(), Box<dyn std::error::Error>> {
+            let ips = ips
+                .iter()
+                .map(|ip| ip.parse())
+                .collect::<Result<Vec<IpAddr>, _>>()?;
             self.state().ip = Some(Ok(ips));
+            Ok(())
         }
 
         fn set_ip_error(&self, error: LookupError) {
@@ -576,24 +588,33 @@ mod tests {
         (resolver, rx)
     }
 
-    async fn next(updates: &mut Updates) -> (Instant, ResolverUpdate) {
-        tokio::time::timeout(Duration::from_secs(3600), updates.recv())
-            .await
-            .expect("an update within the hour")
-            .expect("the resolver is running")
+    async fn next(
+        updates: &mut Updates,
+    ) -> Result<(Instant, ResolverUpdate), Box<dyn std::error::Error>> {
+        Ok(
+            tokio::time::timeout(Duration::from_secs(3600), updates.recv())
+                .await?
+                .ok_or("the resolver is running")?,
+        )
     }
 
-    async fn next_state(updates: &mut Updates) -> (Instant, ResolverState) {
-        match next(updates).await {
-            (at, ResolverUpdate::State(state)) => (at, state),
-            (_, ResolverUpdate::Error(status)) => panic!("unexpected error {status:?}"),
+    async fn next_state(
+        updates: &mut Updates,
+    ) -> Result<(Instant, ResolverState), Box<dyn std::error::Error>> {
+        match next(updates).await? {
+            (at, ResolverUpdate::State(state)) => Ok((at, state)),
+            (_, ResolverUpdate::Error(status)) => {
+                Err(format!("unexpected error {status:?}").into())
+            }
         }
     }
 
-    async fn next_error(updates: &mut Updates) -> (Instant, Status) {
-        match next(updates).await {
-            (at, ResolverUpdate::Error(status)) => (at, status),
-            (_, ResolverUpdate::State(state)) => panic!("unexpected state {state:?}"),
+    async fn next_error(
+        updates: &mut Updates,
+    ) -> Result<(Instant, Status), Box<dyn std::error::Error>> {
+        match next(updates).await? {
+            (at, ResolverUpdate::Error(status)) => Ok((at, status)),
+            (_, ResolverUpdate::State(state)) => Err(format!("unexpected state {state:?}").into()),
         }
     }
 
@@ -607,69 +628,75 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn resolves_at_once_then_every_refresh_interval() {
-        let script = Script::answering(&["10.0.0.1", "::1"]);
+    async fn resolves_at_once_then_every_refresh_interval() -> Result<(), Box<dyn std::error::Error>>
+    {
+        let script = Script::answering(&["10.0.0.1", "::1"])?;
         let t0 = Instant::now();
         let (_resolver, mut updates) = start(&script, config(30, 300));
-        let (at, state) = next_state(&mut updates).await;
+        let (at, state) = next_state(&mut updates).await?;
         assert_eq!(at, t0);
         assert_eq!(tcp(&state.addresses), ["10.0.0.1:50051", "[::1]:50051"]);
         assert!(state.service_config.is_none());
 
-        script.set_ips(&["10.0.0.2"]);
-        let (at, state) = next_state(&mut updates).await;
+        script.set_ips(&["10.0.0.2"])?;
+        let (at, state) = next_state(&mut updates).await?;
         assert!(about(at, t0 + Duration::from_secs(300)), "{:?}", at - t0);
         assert_eq!(tcp(&state.addresses), ["10.0.0.2:50051"]);
-        let (at2, _) = next_state(&mut updates).await;
+        let (at2, _) = next_state(&mut updates).await?;
         assert!(about(at2, at + Duration::from_secs(300)), "{:?}", at2 - at);
         assert_eq!(
             script.state().begins,
             3,
             "the backend is refreshed per resolution"
         );
+        Ok(())
     }
 
     #[tokio::test(start_paused = true)]
-    async fn resolve_now_is_rate_limited_and_coalesced() {
-        let script = Script::answering(&["10.0.0.1"]);
+    async fn resolve_now_is_rate_limited_and_coalesced() -> Result<(), Box<dyn std::error::Error>> {
+        let script = Script::answering(&["10.0.0.1"])?;
         let (mut resolver, mut updates) = start(&script, config(30, 300));
-        let (t1, _) = next_state(&mut updates).await;
+        let (t1, _) = next_state(&mut updates).await?;
 
         tokio::time::sleep(Duration::from_secs(5)).await;
         for _ in 0..10 {
             resolver.resolve_now();
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
-        let (t2, _) = next_state(&mut updates).await;
+        let (t2, _) = next_state(&mut updates).await?;
         assert!(about(t2, t1 + Duration::from_secs(30)), "{:?}", t2 - t1);
         assert_eq!(script.ip_calls(), 2, "ten requests, one resolution");
 
         // Nothing more until the refresh.
-        let (t3, _) = next_state(&mut updates).await;
+        let (t3, _) = next_state(&mut updates).await?;
         assert!(about(t3, t2 + Duration::from_secs(300)), "{:?}", t3 - t2);
         assert_eq!(script.ip_calls(), 3);
+        Ok(())
     }
 
     #[tokio::test(start_paused = true)]
-    async fn resolve_now_after_the_interval_resolves_at_once() {
-        let script = Script::answering(&["10.0.0.1"]);
+    async fn resolve_now_after_the_interval_resolves_at_once()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let script = Script::answering(&["10.0.0.1"])?;
         let (mut resolver, mut updates) = start(&script, config(30, 300));
-        let (t1, _) = next_state(&mut updates).await;
+        let (t1, _) = next_state(&mut updates).await?;
         tokio::time::sleep(Duration::from_secs(40)).await;
-        script.set_ips(&["10.0.0.9"]);
+        script.set_ips(&["10.0.0.9"])?;
         resolver.resolve_now();
-        let (t2, state) = next_state(&mut updates).await;
+        let (t2, state) = next_state(&mut updates).await?;
         assert!(about(t2, t1 + Duration::from_secs(40)), "{:?}", t2 - t1);
         assert_eq!(tcp(&state.addresses), ["10.0.0.9:50051"]);
+        Ok(())
     }
 
     #[tokio::test(start_paused = true)]
-    async fn failures_are_reported_and_retried_with_backoff() {
+    async fn failures_are_reported_and_retried_with_backoff()
+    -> Result<(), Box<dyn std::error::Error>> {
         let script = Script::default();
         script.set_ip_error(LookupError::NotFound("no such name".into()));
         let (_resolver, mut updates) = start(&script, config(30, 300));
 
-        let (mut previous, status) = next_error(&mut updates).await;
+        let (mut previous, status) = next_error(&mut updates).await?;
         assert_eq!(status.code(), Code::Unavailable);
         assert!(
             status.message().contains("svc.example"),
@@ -682,7 +709,7 @@ mod tests {
             status.message()
         );
         for nominal in [1.0, 1.6, 2.56, 4.096] {
-            let (at, _) = next_error(&mut updates).await;
+            let (at, _) = next_error(&mut updates).await?;
             let waited = (at - previous).as_secs_f64();
             assert!(
                 waited >= nominal * 0.8 - 0.001 && waited <= nominal * 1.2 + 0.01,
@@ -690,50 +717,54 @@ mod tests {
             );
             previous = at;
         }
-        script.set_ips(&["10.0.0.1"]);
-        let (at, state) = next_state(&mut updates).await;
+        script.set_ips(&["10.0.0.1"])?;
+        let (at, state) = next_state(&mut updates).await?;
         assert_eq!(tcp(&state.addresses), ["10.0.0.1:50051"]);
         // Backoff restarts: the next one is the refresh, 300 s later.
         script.set_ip_error(LookupError::Failed("timed out".into()));
-        let (at2, _) = next_error(&mut updates).await;
+        let (at2, _) = next_error(&mut updates).await?;
         assert!(about(at2, at + Duration::from_secs(300)));
-        let (at3, _) = next_error(&mut updates).await;
+        let (at3, _) = next_error(&mut updates).await?;
         assert!((at3 - at2).as_secs_f64() <= 1.2 + 0.01, "first retry again");
+        Ok(())
     }
 
     #[tokio::test(start_paused = true)]
-    async fn backoff_is_capped_at_the_refresh_interval() {
+    async fn backoff_is_capped_at_the_refresh_interval() -> Result<(), Box<dyn std::error::Error>> {
         let script = Script::default();
         script.set_ip_error(LookupError::Failed("down".into()));
         let (_resolver, mut updates) = start(&script, config(30, 2));
-        let (mut previous, _) = next_error(&mut updates).await;
+        let (mut previous, _) = next_error(&mut updates).await?;
         for _ in 0..8 {
-            let (at, _) = next_error(&mut updates).await;
+            let (at, _) = next_error(&mut updates).await?;
             assert!(at - previous <= Duration::from_secs(2) + Duration::from_millis(5));
             previous = at;
         }
+        Ok(())
     }
 
     #[tokio::test(start_paused = true)]
-    async fn an_empty_answer_is_an_error_and_duplicates_are_dropped() {
-        let script = Script::answering(&[]);
+    async fn an_empty_answer_is_an_error_and_duplicates_are_dropped()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let script = Script::answering(&[])?;
         let (_resolver, mut updates) = start(&script, config(30, 1));
-        let (_, status) = next_error(&mut updates).await;
+        let (_, status) = next_error(&mut updates).await?;
         assert!(
             status.message().contains("no addresses"),
             "{}",
             status.message()
         );
-        script.set_ips(&["10.0.0.1", "10.0.0.2", "10.0.0.1"]);
-        let (_, state) = next_state(&mut updates).await;
+        script.set_ips(&["10.0.0.1", "10.0.0.2", "10.0.0.1"])?;
+        let (_, state) = next_state(&mut updates).await?;
         assert_eq!(tcp(&state.addresses), ["10.0.0.1:50051", "10.0.0.2:50051"]);
+        Ok(())
     }
 
     #[tokio::test(start_paused = true)]
-    async fn stops_when_dropped() {
-        let script = Script::answering(&["10.0.0.1"]);
+    async fn stops_when_dropped() -> Result<(), Box<dyn std::error::Error>> {
+        let script = Script::answering(&["10.0.0.1"])?;
         let (resolver, mut updates) = start(&script, config(1, 1));
-        next_state(&mut updates).await;
+        next_state(&mut updates).await?;
         drop(resolver);
         tokio::time::sleep(Duration::from_secs(60)).await;
         assert_eq!(script.ip_calls(), 1);
@@ -741,11 +772,12 @@ mod tests {
             updates.recv().await.is_none(),
             "the task and its updater are gone"
         );
+        Ok(())
     }
 
     #[tokio::test(start_paused = true)]
-    async fn stops_when_the_channel_is_gone() {
-        let script = Script::answering(&["10.0.0.1"]);
+    async fn stops_when_the_channel_is_gone() -> Result<(), Box<dyn std::error::Error>> {
+        let script = Script::answering(&["10.0.0.1"])?;
         let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let seen = calls.clone();
         let updater = ResolverUpdater::new(move |_| {
@@ -758,6 +790,7 @@ mod tests {
         assert_eq!(script.ip_calls(), 1);
         assert_eq!(calls.load(std::sync::atomic::Ordering::Relaxed), 1);
         assert!(resolver.task.is_finished());
+        Ok(())
     }
 
     fn with_txt(enabled: bool) -> WorkerConfig {
@@ -768,42 +801,44 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn service_config_from_txt_records() {
-        let script = Script::answering(&["10.0.0.1"]);
+    async fn service_config_from_txt_records() -> Result<(), Box<dyn std::error::Error>> {
+        let script = Script::answering(&["10.0.0.1"])?;
         script.set_txt(Ok(vec![
             "unrelated".into(),
             r#"grpc_config=[{"clientLanguage":["go"],"serviceConfig":{"a":1}},{"serviceConfig":{"b":2}}]"#
                 .into(),
         ]));
         let (_r, mut updates) = start(&script, with_txt(true));
-        let (_, state) = next_state(&mut updates).await;
+        let (_, state) = next_state(&mut updates).await?;
         assert_eq!(state.service_config, Some(Ok(r#"{"b":2}"#.to_owned())));
 
         let (_r, mut updates) = start(&script, with_txt(false));
-        let (_, state) = next_state(&mut updates).await;
+        let (_, state) = next_state(&mut updates).await?;
         assert_eq!(state.service_config, None);
         assert_eq!(script.state().txt_calls, 1, "no TXT query when disabled");
+        Ok(())
     }
 
     #[tokio::test(start_paused = true)]
-    async fn txt_failures() {
-        let script = Script::answering(&["10.0.0.1"]);
+    async fn txt_failures() -> Result<(), Box<dyn std::error::Error>> {
+        let script = Script::answering(&["10.0.0.1"])?;
         script.set_txt(Err(LookupError::NotFound("nxdomain".into())));
         let (_r, mut updates) = start(&script, with_txt(true));
-        assert_eq!(next_state(&mut updates).await.1.service_config, None);
+        assert_eq!(next_state(&mut updates).await?.1.service_config, None);
 
         script.set_txt(Err(LookupError::Failed("timed out".into())));
         let (_r, mut updates) = start(&script, with_txt(true));
-        match next_state(&mut updates).await.1.service_config {
+        match next_state(&mut updates).await?.1.service_config {
             Some(Err(why)) => assert!(why.contains("_grpc_config.svc.example"), "{why}"),
-            other => panic!("expected a config error, got {other:?}"),
+            other => return Err(format!("expected a config error, got {other:?}").into()),
         }
 
         script.set_txt(Ok(vec!["grpc_config={not json".into()]));
         let (_r, mut updates) = start(&script, with_txt(true));
         assert!(matches!(
-            next_state(&mut updates).await.1.service_config,
+            next_state(&mut updates).await?.1.service_config,
             Some(Err(_))
         ));
+        Ok(())
     }
 }

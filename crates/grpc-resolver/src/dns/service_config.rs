@@ -179,9 +179,15 @@ mod tests {
         percentile: 0,
     };
 
-    fn chosen(records: &[&str], client: Client<'_>) -> Option<Result<Value, String>> {
-        from_txt_records(records, client)
-            .map(|r| r.map(|json| serde_json::from_str(&json).expect("re-serialized JSON parses")))
+    fn chosen(
+        records: &[&str],
+        client: Client<'_>,
+    ) -> Result<Option<Result<Value, String>>, Box<dyn std::error::Error>> {
+        match from_txt_records(records, client) {
+            None => Ok(None),
+            Some(Err(why)) => Ok(Some(Err(why))),
+            Some(Ok(json)) => Ok(Some(Ok(serde_json::from_str(&json)?))),
+        }
     }
 
     fn lb(policy: &str) -> Value {
@@ -189,34 +195,37 @@ mod tests {
     }
 
     #[test]
-    fn no_attribute_means_no_config() {
+    fn no_attribute_means_no_config() -> Result<(), Box<dyn std::error::Error>> {
         assert!(from_txt_records::<&str>(&[], ANYONE).is_none());
         assert!(from_txt_records(&["v=spf1 -all", "other=1"], ANYONE).is_none());
+        Ok(())
     }
 
     #[test]
-    fn the_first_applicable_choice_wins() {
+    fn the_first_applicable_choice_wins() -> Result<(), Box<dyn std::error::Error>> {
         let record = r#"grpc_config=[
             {"clientLanguage": ["go", "java"], "serviceConfig": {"loadBalancingPolicy": "go"}},
             {"clientLanguage": ["RuSt"], "serviceConfig": {"loadBalancingPolicy": "rust"}},
             {"serviceConfig": {"loadBalancingPolicy": "anyone"}}
         ]"#;
-        assert_eq!(chosen(&[record], ANYONE), Some(Ok(lb("rust"))));
+        assert_eq!(chosen(&[record], ANYONE)?, Some(Ok(lb("rust"))));
+        Ok(())
     }
 
     #[test]
-    fn empty_criteria_match_everyone() {
+    fn empty_criteria_match_everyone() -> Result<(), Box<dyn std::error::Error>> {
         let record = r#"grpc_config=[{"clientLanguage": [], "clientHostname": [],
             "serviceConfig": {"loadBalancingPolicy": "x"}}]"#;
         let nobody = Client {
             hostname: None,
             percentile: 99,
         };
-        assert_eq!(chosen(&[record], nobody), Some(Ok(lb("x"))));
+        assert_eq!(chosen(&[record], nobody)?, Some(Ok(lb("x"))));
+        Ok(())
     }
 
     #[test]
-    fn percentage_compares_the_draw() {
+    fn percentage_compares_the_draw() -> Result<(), Box<dyn std::error::Error>> {
         let record = r#"grpc_config=[
             {"percentage": 30, "serviceConfig": {"loadBalancingPolicy": "canary"}},
             {"percentage": 0, "serviceConfig": {"loadBalancingPolicy": "never"}},
@@ -226,47 +235,51 @@ mod tests {
             hostname: None,
             percentile,
         };
-        assert_eq!(chosen(&[record], at(0)), Some(Ok(lb("canary"))));
-        assert_eq!(chosen(&[record], at(29)), Some(Ok(lb("canary"))));
-        assert_eq!(chosen(&[record], at(30)), Some(Ok(lb("stable"))));
-        assert_eq!(chosen(&[record], at(99)), Some(Ok(lb("stable"))));
+        assert_eq!(chosen(&[record], at(0))?, Some(Ok(lb("canary"))));
+        assert_eq!(chosen(&[record], at(29))?, Some(Ok(lb("canary"))));
+        assert_eq!(chosen(&[record], at(30))?, Some(Ok(lb("stable"))));
+        assert_eq!(chosen(&[record], at(99))?, Some(Ok(lb("stable"))));
+        Ok(())
     }
 
     #[test]
-    fn hostnames_match_exactly() {
+    fn hostnames_match_exactly() -> Result<(), Box<dyn std::error::Error>> {
         let record = r#"grpc_config=[
             {"clientHostname": ["WEB-1", "web-2"], "serviceConfig": {"loadBalancingPolicy": "a"}},
             {"clientHostname": ["web-1"], "serviceConfig": {"loadBalancingPolicy": "b"}}
         ]"#;
-        assert_eq!(chosen(&[record], ANYONE), Some(Ok(lb("b"))));
+        assert_eq!(chosen(&[record], ANYONE)?, Some(Ok(lb("b"))));
         let unknown_host = Client {
             hostname: None,
             percentile: 0,
         };
-        assert_eq!(chosen(&[record], unknown_host), None, "no choice applies");
+        assert_eq!(chosen(&[record], unknown_host)?, None, "no choice applies");
+        Ok(())
     }
 
     #[test]
-    fn attribute_records_are_concatenated() {
+    fn attribute_records_are_concatenated() -> Result<(), Box<dyn std::error::Error>> {
         let records = [
             r#"grpc_config=[{"serviceConfig":"#,
             "unrelated",
             r#"grpc_config={"loadBalancingPolicy":"split"}}]"#,
         ];
-        assert_eq!(chosen(&records, ANYONE), Some(Ok(lb("split"))));
+        assert_eq!(chosen(&records, ANYONE)?, Some(Ok(lb("split"))));
+        Ok(())
     }
 
     #[test]
-    fn the_config_is_re_serialized_compactly() {
+    fn the_config_is_re_serialized_compactly() -> Result<(), Box<dyn std::error::Error>> {
         let record = "grpc_config=[ { \"serviceConfig\" : { \"a\" : [ 1 , 2 ] } } ]";
         assert_eq!(
             from_txt_records(&[record], ANYONE),
             Some(Ok(r#"{"a":[1,2]}"#.to_owned()))
         );
+        Ok(())
     }
 
     #[test]
-    fn malformed_values_are_errors() {
+    fn malformed_values_are_errors() -> Result<(), Box<dyn std::error::Error>> {
         let bad = [
             "grpc_config=",
             "grpc_config=not json",
@@ -287,14 +300,16 @@ mod tests {
         for record in bad {
             match from_txt_records(&[record], ANYONE) {
                 Some(Err(why)) => assert!(why.contains("grpc_config"), "{why}"),
-                other => panic!("{record}: expected an error, got {other:?}"),
+                other => return Err(format!("{record}: expected an error, got {other:?}").into()),
             }
         }
+        Ok(())
     }
 
     #[test]
-    fn deep_nesting_is_an_error_not_a_crash() {
+    fn deep_nesting_is_an_error_not_a_crash() -> Result<(), Box<dyn std::error::Error>> {
         let deep = format!("grpc_config={}{}", "[".repeat(100_000), "]".repeat(100_000));
         assert!(matches!(from_txt_records(&[deep], ANYONE), Some(Err(_))));
+        Ok(())
     }
 }
