@@ -636,16 +636,21 @@ impl Worker {
         }
     }
 
+    /// A sender for reports tagged with the current epoch.
+    fn events(&self) -> WorkSender {
+        WorkSender {
+            tx: self.weak.clone(),
+            epoch: self.epoch,
+        }
+    }
+
     /// Runs `f` on the policy (if there is one) with a controller, then asks the resolver
     /// to resolve again if the policy requested it.
     fn with_policy(&mut self, f: impl FnOnce(&mut dyn LbPolicy, &mut dyn ChannelController)) {
         let mut controller = Controller {
             shared: &self.shared,
             connect: &self.settings.connect,
-            events: WorkSender {
-                tx: self.weak.clone(),
-                epoch: self.epoch,
-            },
+            events: self.events(),
             resolution_requested: false,
         };
         let Some(active) = &mut self.active else {
@@ -669,10 +674,7 @@ impl Worker {
             return;
         }
         self.epoch += 1;
-        let events = WorkSender {
-            tx: self.weak.clone(),
-            epoch: self.epoch,
-        };
+        let events = self.events();
         let updater = ResolverUpdater::new(move |update| {
             events.send(Work::Resolver {
                 epoch: events.epoch,
@@ -795,8 +797,7 @@ impl Worker {
     /// Builds the policy named `name` unless it is the one running (a switch replaces the
     /// old policy and its subchannels).
     fn ensure_policy(&mut self, name: &str, builder: &dyn LbPolicyBuilder) {
-        let epoch = self.epoch;
-        let weak = self.weak.clone();
+        let events = self.events();
         let Some(active) = &mut self.active else {
             return;
         };
@@ -808,7 +809,6 @@ impl Worker {
             return;
         }
         tracing::debug!(target = %self.settings.target, policy = name, "load-balancing policy");
-        let events = WorkSender { tx: weak, epoch };
         let scheduler = WorkScheduler::new(move || {
             events.send(Work::Policy {
                 epoch: events.epoch,

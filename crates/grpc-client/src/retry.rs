@@ -31,7 +31,7 @@ use crate::channel::{AttemptFailure, ChannelInner};
 use crate::response::ResponseReader;
 use crate::retry_policy::{
     AttemptOutcome, HedgeAction, HedgingPolicy, RetryBackoff, RetryDecision, RetryPolicy,
-    hedge_allowed, hedge_on_attempt_end, parse_pushback, should_retry,
+    hedge_allowed, hedge_on_attempt_end, should_retry,
 };
 
 type Attempt<'a> =
@@ -89,11 +89,7 @@ impl ChannelInner {
                 Err(failure) => failure,
             };
             let status = failure.status;
-            let outcome = AttemptOutcome {
-                code: status.code(),
-                pushback: parse_pushback(failure.pushback.as_deref()),
-                committed: false,
-            };
+            let outcome = AttemptOutcome::uncommitted(status.code(), failure.pushback.as_deref());
             match should_retry(
                 policy,
                 &mut backoff,
@@ -176,11 +172,7 @@ impl ChannelInner {
                 Err(failure) => failure,
             };
             let status = failure.status;
-            let outcome = AttemptOutcome {
-                code: status.code(),
-                pushback: parse_pushback(failure.pushback.as_deref()),
-                committed: false,
-            };
+            let outcome = AttemptOutcome::uncommitted(status.code(), failure.pushback.as_deref());
             match hedge_on_attempt_end(policy, started, &outcome, throttle.as_deref()) {
                 HedgeAction::Commit => return Err(status),
                 HedgeAction::HedgeAfter(delay) if delay.is_zero() => {

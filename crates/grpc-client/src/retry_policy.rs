@@ -375,6 +375,18 @@ pub(crate) struct AttemptOutcome {
     pub(crate) committed: bool,
 }
 
+impl AttemptOutcome {
+    /// An attempt that failed with `code` before the call committed, with the server's
+    /// `grpc-retry-pushback-ms` (if it sent one).
+    pub(crate) fn uncommitted(code: Code, pushback: Option<&str>) -> AttemptOutcome {
+        AttemptOutcome {
+            code,
+            pushback: parse_pushback(pushback),
+            committed: false,
+        }
+    }
+}
+
 /// What to do after an attempt under a retry policy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum RetryDecision {

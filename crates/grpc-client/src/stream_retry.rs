@@ -36,8 +36,7 @@ use crate::cancel::Canceller;
 use crate::channel::{AttemptFailure, ChannelInner, MAX_LOCAL_RETRIES};
 use crate::response::{ReaderParts, ResponseReader};
 use crate::retry_policy::{
-    AttemptOutcome, RetryBackoff, RetryDecision, RetryPolicy, RetryThrottle, parse_pushback,
-    should_retry,
+    AttemptOutcome, RetryBackoff, RetryDecision, RetryPolicy, RetryThrottle, should_retry,
 };
 use crate::subchannel::ConnectionLease;
 
@@ -359,11 +358,7 @@ impl RetryDriver {
             self.transparent_used = true;
             Some(Duration::ZERO)
         } else {
-            let outcome = AttemptOutcome {
-                code: status.code(),
-                pushback: parse_pushback(pushback),
-                committed: false,
-            };
+            let outcome = AttemptOutcome::uncommitted(status.code(), pushback);
             match should_retry(
                 &self.policy,
                 &mut self.backoff,
