@@ -54,11 +54,17 @@ impl Default for LeastRequestConfig {
 /// use grpc_balancer_api::LbPolicyBuilder;
 /// use grpc_balancer::{LeastRequestBuilder, LeastRequestConfig};
 ///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let builder = LeastRequestBuilder::new();
 /// assert_eq!(builder.name(), "least_request_experimental");
-/// let config = builder.parse_config(&serde_json::json!({"choiceCount": 50})).unwrap().unwrap();
-/// assert_eq!(config.downcast_ref::<LeastRequestConfig>().unwrap().choice_count, 10);
+/// let config = builder
+///     .parse_config(&serde_json::json!({"choiceCount": 50}))?
+///     .ok_or("a config")?;
+/// let config = config.downcast_ref::<LeastRequestConfig>().ok_or("a LeastRequestConfig")?;
+/// assert_eq!(config.choice_count, 10);
 /// assert!(builder.parse_config(&serde_json::json!({"choiceCount": 1})).is_err());
+/// # Ok(())
+/// # }
 /// ```
 #[derive(Clone, Copy, Debug, Default)]
 pub struct LeastRequestBuilder;

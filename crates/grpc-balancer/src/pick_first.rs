@@ -57,13 +57,16 @@ pub struct PickFirstConfig {
 /// use grpc_balancer_api::LbPolicyBuilder;
 /// use grpc_balancer::{PickFirstBuilder, PickFirstConfig};
 ///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let builder = PickFirstBuilder::new();
 /// assert_eq!(builder.name(), "pick_first");
 /// let config = builder
-///     .parse_config(&serde_json::json!({"shuffleAddressList": true}))
-///     .unwrap()
-///     .unwrap();
-/// assert!(config.downcast_ref::<PickFirstConfig>().unwrap().shuffle_address_list);
+///     .parse_config(&serde_json::json!({"shuffleAddressList": true}))?
+///     .ok_or("a config")?;
+/// let config = config.downcast_ref::<PickFirstConfig>().ok_or("a PickFirstConfig")?;
+/// assert!(config.shuffle_address_list);
+/// # Ok(())
+/// # }
 /// ```
 #[derive(Clone, Copy, Debug, Default)]
 pub struct PickFirstBuilder;

@@ -10,10 +10,13 @@
 //! use grpc_core::health::{HealthCheckResponse, ServingStatus};
 //! use grpc_core::prost::Message;
 //!
+//! # fn main() -> Result<(), grpc_core::prost::DecodeError> {
 //! let response = HealthCheckResponse { status: ServingStatus::Serving as i32 };
 //! let bytes = response.encode_to_vec();
 //! assert_eq!(bytes, [0x08, 0x01]);
-//! assert_eq!(HealthCheckResponse::decode(&bytes[..]).unwrap().status(), ServingStatus::Serving);
+//! assert_eq!(HealthCheckResponse::decode(&bytes[..])?.status(), ServingStatus::Serving);
+//! # Ok(())
+//! # }
 //! ```
 
 use std::collections::HashMap;

@@ -58,6 +58,7 @@
 //! end records three or four histogram samples with labels built once.
 //!
 //! ```
+//! # fn main() -> Result<(), &'static str> {
 //! use grpc_core::Status;
 //! use grpc_core::stats::{CallEvent, CallKind, CallStart, Side, StatsHandler};
 //! use grpc_metrics::MetricsHandler;
@@ -73,15 +74,18 @@
 //!         kind: CallKind::Unary,
 //!         peer: None,
 //!     };
-//!     let mut observer = handler.call_started(&call).unwrap();
+//!     let mut observer = handler.call_started(&call).ok_or("the handler observes every call")?;
 //!     observer.event(&CallEvent::MessageIn { size: 12 });
 //!     observer.event(&CallEvent::MessageOut { size: 12, wire_size: 17 });
 //!     let status = Status::ok();
 //!     let duration = std::time::Duration::from_millis(3);
 //!     observer.event(&CallEvent::End { status: &status, duration });
-//! });
+//!     Ok::<_, &str>(())
+//! })?;
 //! // grpc.server.call.started and three histograms, each labelled grpc.method = demo.Echo/Say.
 //! assert_eq!(snapshotter.snapshot().into_vec().len(), 4);
+//! # Ok(())
+//! # }
 //! ```
 //!
 //! Recorders render histograms as they see fit; [`LATENCY_BUCKETS`] and [`SIZE_BUCKETS`] are
